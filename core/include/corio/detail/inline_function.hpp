@@ -1,0 +1,129 @@
+// A small-buffer, type-erased callable: the storage of every ready callback and done callback.
+// No heap allocation for a callable of up to 48 bytes (six pointers of captures); a larger
+// one, or one whose move may throw, is boxed on the heap instead.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace corio::detail {
+
+inline constexpr std::size_t inline_function_capacity = 48;
+
+template <class Signature, std::size_t Capacity = inline_function_capacity>
+class inline_function;
+
+template <class... Args, std::size_t Capacity>
+class inline_function<void(Args...), Capacity> {
+public:
+    inline_function() noexcept = default;
+
+    template <class F>
+        requires(!std::is_same_v<std::decay_t<F>, inline_function> &&
+                 std::is_invocable_v<std::decay_t<F>&, Args...>)
+    explicit inline_function(F&& f) {
+        emplace(std::forward<F>(f));
+    }
+
+    inline_function(inline_function&& other) noexcept { take(other); }
+    inline_function& operator=(inline_function&& other) noexcept {
+        if (this != &other) {
+            reset();
+            take(other);
+        }
+        return *this;
+    }
+    inline_function(const inline_function&) = delete;
+    inline_function& operator=(const inline_function&) = delete;
+    ~inline_function() { reset(); }
+
+    // Precondition: empty.
+    template <class F>
+    void emplace(F&& f) {
+        using fn = std::decay_t<F>;
+        if constexpr (fits_inline<fn>) {
+            ::new (static_cast<void*>(buf_)) fn(std::forward<F>(f));
+            ops_ = &inline_ops<fn>::table;
+        } else {
+            ::new (static_cast<void*>(buf_)) fn*(new fn(std::forward<F>(f)));
+            ops_ = &boxed_ops<fn>::table;
+        }
+    }
+
+    explicit operator bool() const noexcept { return ops_ != nullptr; }
+
+    void operator()(Args... args) { ops_->call(buf_, std::forward<Args>(args)...); }
+
+    // Calls the target and destroys it, also when the call throws. One indirect call: the
+    // ready queue's use, where every callback runs once.
+    void call_once(Args... args) {
+        const ops_table* ops = std::exchange(ops_, nullptr);
+        ops->call_once(buf_, std::forward<Args>(args)...);
+    }
+
+    void reset() noexcept {
+        if (ops_ != nullptr) std::exchange(ops_, nullptr)->destroy(buf_);
+    }
+
+private:
+    struct ops_table {
+        void (*call)(void*, Args...);
+        void (*call_once)(void*, Args...);
+        void (*destroy)(void*) noexcept;
+        void (*relocate)(void* from, void* to) noexcept;  // move-construct into `to`, destroy `from`
+    };
+
+    template <class F>
+    static constexpr bool fits_inline = sizeof(F) <= Capacity && alignof(F) <= alignof(void*) &&
+                                        std::is_nothrow_move_constructible_v<F>;
+
+    template <class F>
+    struct inline_ops {
+        static F& get(void* p) noexcept { return *std::launder(static_cast<F*>(p)); }
+        static void call(void* p, Args... args) { get(p)(std::forward<Args>(args)...); }
+        static void call_once(void* p, Args... args) {
+            struct destroy_on_exit {
+                F& f;
+                ~destroy_on_exit() { f.~F(); }
+            } guard{get(p)};
+            guard.f(std::forward<Args>(args)...);
+        }
+        static void destroy(void* p) noexcept { get(p).~F(); }
+        static void relocate(void* from, void* to) noexcept {
+            ::new (to) F(std::move(get(from)));
+            get(from).~F();
+        }
+        static constexpr ops_table table{&call, &call_once, &destroy, &relocate};
+    };
+
+    template <class F>
+    struct boxed_ops {
+        static F*& get(void* p) noexcept { return *std::launder(static_cast<F**>(p)); }
+        static void call(void* p, Args... args) { (*get(p))(std::forward<Args>(args)...); }
+        static void call_once(void* p, Args... args) {
+            struct delete_on_exit {
+                F* f;
+                ~delete_on_exit() { delete f; }
+            } guard{get(p)};
+            (*guard.f)(std::forward<Args>(args)...);
+        }
+        static void destroy(void* p) noexcept { delete get(p); }
+        static void relocate(void* from, void* to) noexcept { ::new (to) F*(get(from)); }
+        static constexpr ops_table table{&call, &call_once, &destroy, &relocate};
+    };
+
+    void take(inline_function& other) noexcept {
+        if (other.ops_ == nullptr) return;
+        other.ops_->relocate(other.buf_, buf_);
+        ops_ = std::exchange(other.ops_, nullptr);
+    }
+
+    // Aligned to a pointer, not to max_align_t, so that the buffer and the ops pointer fill 56
+    // bytes and a callback_record (this plus a generation and a state) fits one cache line.
+    alignas(void*) std::byte buf_[Capacity];
+    const ops_table* ops_ = nullptr;
+};
+
+}  // namespace corio::detail

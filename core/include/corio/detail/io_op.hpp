@@ -1,0 +1,45 @@
+// One I/O operation, written once and lowered twice (monoio's OpAble): prep() fills an
+// io_uring SQE; wants() + try_now() are the readiness path (register interest, then the
+// non-blocking syscall). The op lives in the awaiting coroutine frame: no allocation.
+//
+// Lifecycle: idle -> submitted -> done, or submitted -> cancelling -> done.
+// cancel() never frees anything the kernel may still touch: on io_uring it submits
+// ASYNC_CANCEL and the op reaches `done` with the CQE of the original request; on epoll the
+// backend unlinks the op and completes it with -ECANCELED. Either way the op is pushed to the
+// loop's ready queue exactly once, and complete() runs there, never inside a backend's
+// reaping loop: resuming a coroutine from inside the reaping loop would let it start new
+// operations on a backend that is halfway through iterating its own state.
+#pragma once
+
+#include <cstdint>
+
+struct io_uring_sqe;  // liburing's; only the io_uring backend sees its definition
+
+namespace corio::detail {
+
+enum class op_state : std::uint8_t { idle, submitted, cancelling, done };
+enum class interest : std::uint8_t { read = 1, write = 2 };
+enum class attempt : std::uint8_t { done, would_block };
+
+class io_op {
+public:
+    op_state state = op_state::idle;
+    int result = 0;  // -errno or a count, as the kernel returns it
+
+    // io_uring lowering.
+    virtual void prep(io_uring_sqe& sqe) noexcept = 0;
+
+    // Readiness lowering: the descriptor and direction to wait for, then one non-blocking try
+    // that stores its outcome in `result` (or says it would block).
+    virtual int fd() const noexcept = 0;
+    virtual interest wants() const noexcept = 0;
+    virtual attempt try_now() noexcept = 0;
+
+    // Runs on the loop, from the ready queue, once the op is done.
+    virtual void complete() noexcept = 0;
+
+protected:
+    ~io_op() = default;
+};
+
+}  // namespace corio::detail

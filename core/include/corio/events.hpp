@@ -1,0 +1,348 @@
+// The event loop, its handles and the thread's current loop: asyncio's events.py.
+//
+// One event_loop runs on one thread. Its iteration (run_once, core/src/event_loop.cpp) is
+// asyncio's _run_once: drain the inbox, compute the timeout, poll the backend, move due
+// timers to the ready queue, then run exactly what was ready when that step began.
+//
+//     corio::event_loop loop;
+//     loop.call_later(0.5, [&] { loop.stop(); });
+//     loop.call_soon([] { std::puts("first"); });
+//     loop.run_forever();
+//
+// Nothing here is thread-safe unless it says so; cross-thread entry points are
+// call_soon_threadsafe and friends (sync/).
+#pragma once
+
+#include <corio/clock.hpp>
+#include <corio/exceptions.hpp>
+#include <corio/stats.hpp>
+#include <corio/detail/backend.hpp>
+#include <corio/detail/callback_pool.hpp>
+#include <corio/detail/inbox_hook.hpp>
+#include <corio/detail/ready_queue.hpp>
+#include <corio/detail/timer_heap.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace corio {
+
+class event_loop;
+template <class T>
+class future;
+
+namespace detail {
+struct loop_access;
+}
+
+/// asyncio.Handle: returned by call_soon; cancel() keeps the callback from running.
+/// A handle is a small value (copies refer to the same callback) and must not outlive its
+/// loop. Once the callback has run, cancel() does nothing.
+class handle {
+public:
+    handle() noexcept = default;
+
+    /// Cancels the callback if it has not run yet; the callable is destroyed at once, as
+    /// asyncio drops the callback's references. Not thread-safe (debug mode checks).
+    void cancel();
+    /// True if cancel() was called through this handle or a copy made after the call, or
+    /// the callback was cancelled and has not been reached yet.
+    bool cancelled() const noexcept;
+
+protected:
+    friend class event_loop;
+    handle(detail::callback_record* rec, event_loop* loop) noexcept
+        : rec_(rec), generation_(rec->generation), loop_(loop) {}
+
+    detail::callback_record* rec_ = nullptr;
+    std::uint32_t generation_ = 0;  // the record is still ours while this matches
+    bool cancelled_ = false;
+    event_loop* loop_ = nullptr;
+};
+
+/// asyncio.TimerHandle: a handle for call_later / call_at, which also knows its deadline.
+class timer_handle : public handle {
+public:
+    timer_handle() noexcept = default;
+    /// The deadline on the loop's clock, in seconds (as loop.time()).
+    double when() const noexcept { return static_cast<double>(when_ns_) * 1e-9; }
+    std::chrono::nanoseconds when_ns() const noexcept { return std::chrono::nanoseconds(when_ns_); }
+
+private:
+    friend class event_loop;
+    timer_handle(detail::callback_record* rec, event_loop* loop, std::int64_t when) noexcept
+        : handle(rec, loop), when_ns_(when) {}
+    std::int64_t when_ns_ = 0;
+};
+
+/// What call_exception_handler receives: asyncio's context dict, as a struct.
+struct exception_context {
+    std::string message;
+    std::exception_ptr exception;  // may be null
+    std::string source;            // what failed: "callback", a task's name, ...
+};
+
+enum class backend_kind { automatic, io_uring, epoll };
+
+/// How the default policy builds a loop (defined in corio::io, which owns the backends).
+struct loop_options {
+    /// automatic reads CORIO_BACKEND (io_uring | epoll | auto): io_uring when the kernel
+    /// allows it, else epoll with one log line saying why.
+    backend_kind backend = backend_kind::automatic;
+    /// Unset: debug mode follows CORIO_DEBUG=1, as PYTHONASYNCIODEBUG.
+    std::optional<bool> debug;
+    /// Unset: CLOCK_MONOTONIC. A clock given here must outlive the loop.
+    clock_source* clock = nullptr;
+};
+
+class event_loop {
+public:
+    using exception_handler = std::function<void(event_loop&, const exception_context&)>;
+
+    /// A loop built by the default policy (corio::io): the backend CORIO_BACKEND selects,
+    /// an inbox for cross-thread calls, and the monotonic clock.
+    event_loop() : event_loop(loop_options{}) {}
+    explicit event_loop(const loop_options& options);
+
+    /// Builds a loop from explicit parts (tests, custom backends). The clock must outlive
+    /// the loop; `inbox` may be null (no cross-thread entry points).
+    event_loop(std::unique_ptr<detail::backend> backend, clock_source& clock,
+               std::unique_ptr<detail::inbox_hook> inbox = nullptr);
+
+    /// Closes the loop if it is not closed yet. Destroying a running loop is a bug and
+    /// terminates.
+    ~event_loop();
+
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    // -- Scheduling callbacks -----------------------------------------------------------
+
+    /// Runs fn() in a later iteration (the next one if called from a callback), in FIFO
+    /// order with other call_soon callbacks. Throws std::runtime_error("Event loop is
+    /// closed") on a closed loop.
+    template <class F>
+    handle call_soon(F&& fn);
+
+    /// Runs fn() once `delay` seconds have passed. A negative delay runs as soon as
+    /// possible, in deadline order; NaN or infinity throws std::invalid_argument. Equal
+    /// deadlines run in the order they were scheduled.
+    template <class F>
+    timer_handle call_later(double delay, F&& fn);
+    template <class Rep, class Period, class F>
+    timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& fn);
+
+    /// Runs fn() at loop time `when` (seconds, as time()). Same rules as call_later.
+    template <class F>
+    timer_handle call_at(double when, F&& fn);
+    template <class F>
+    timer_handle call_at(std::chrono::nanoseconds when, F&& fn);
+
+    /// The loop's clock in seconds: a fresh monotonic reading, as asyncio's loop.time().
+    double time() const noexcept { return static_cast<double>(clock_->now_ns()) * 1e-9; }
+    std::chrono::nanoseconds time_ns() const noexcept {
+        return std::chrono::nanoseconds(clock_->now_ns());
+    }
+
+    // -- Futures -------------------------------------------------------------------------
+
+    /// asyncio's loop.create_future().
+    template <class T = void>
+    future<T> create_future();
+
+    // -- Running and stopping ------------------------------------------------------------
+
+    /// Runs iterations until stop(). stop() called before run_forever() makes it run exactly
+    /// one iteration. Throws std::runtime_error if the loop is closed, already running, or
+    /// another loop is running in this thread.
+    void run_forever();
+
+    /// Runs until `f` is done and returns its result (or throws its exception). Throws
+    /// std::runtime_error("Event loop stopped before Future completed.") if stop() ends
+    /// the run first.
+    template <class T>
+    T run_until_complete(future<T> f);
+
+    /// Asks run_forever() to return: the callbacks of the current iteration all run; what
+    /// they schedule waits for the next run. Not thread-safe (use call_soon_threadsafe).
+    void stop() noexcept { stopping_ = true; }
+
+    /// Drops every pending callback and timer and releases the backend. Idempotent. Throws
+    /// std::runtime_error("Cannot close a running event loop") while running.
+    void close();
+
+    bool is_running() const noexcept { return running_.load(std::memory_order_relaxed); }
+    bool is_closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
+
+    // -- Errors --------------------------------------------------------------------------
+
+    /// An empty handler restores the default one.
+    void set_exception_handler(exception_handler handler) { handler_ = std::move(handler); }
+    const exception_handler& get_exception_handler() const noexcept { return handler_; }
+    /// Calls the handler (or the default); an exception thrown by the handler is logged.
+    void call_exception_handler(const exception_context& context) noexcept;
+    /// Logs the context at error level through corio::log.
+    void default_exception_handler(const exception_context& context) noexcept;
+
+    // -- Debug mode ----------------------------------------------------------------------
+
+    /// Debug mode, as asyncio's: non-thread-safe methods called from another thread than
+    /// the running loop's throw, and callbacks slower than slow_callback_duration log a
+    /// warning.
+    void set_debug(bool enabled) noexcept { debug_ = enabled; }
+    bool get_debug() const noexcept { return debug_; }
+    void set_slow_callback_duration(double seconds) noexcept { slow_callback_s_ = seconds; }
+    double slow_callback_duration() const noexcept { return slow_callback_s_; }
+
+    // -- Introspection -------------------------------------------------------------------
+
+    const loop_stats& stats() const noexcept { return stats_; }
+    std::string_view backend_name() const noexcept { return backend_->name(); }
+
+private:
+    friend class handle;
+    friend struct detail::loop_access;
+
+    void run_once();
+    void drain_inbox();
+    std::chrono::nanoseconds compute_timeout();
+    void poll_backend(std::chrono::nanoseconds timeout);
+    void fire_due_timers();
+    void run_ready();
+    void run_ready_debug(std::size_t count);
+    void run_entry(detail::ready_entry entry) noexcept;
+    void run_callback(detail::callback_record* rec) noexcept;
+    void report_callback_error(std::exception_ptr error) noexcept;
+
+    void check_usable(const char* what) const {
+        // One branch on the hot path: both conditions are rare.
+        if (closed_.load(std::memory_order_relaxed) | debug_) [[unlikely]] {
+            check_usable_slow(what);
+        }
+    }
+    void check_usable_slow(const char* what) const;
+    void check_can_run() const;
+    void cancel_record(detail::callback_record* rec) noexcept;
+    void drop_cancelled_timers() noexcept;
+
+    template <class F>
+    timer_handle schedule_timer(std::int64_t deadline_ns, F&& fn, const char* what);
+    static std::int64_t seconds_to_ns(double seconds, const char* what);
+
+    std::unique_ptr<detail::backend> backend_;
+    std::unique_ptr<detail::inbox_hook> inbox_;
+    clock_source* clock_;
+
+    detail::callback_pool pool_;
+    detail::ready_queue ready_;
+    detail::timer_heap timers_;
+    std::size_t cancelled_timers_ = 0;  // cancelled records still in timers_
+    std::uint64_t timer_sequence_ = 0;
+
+    bool stopping_ = false;
+    bool debug_ = false;
+    double slow_callback_s_ = 0.1;
+    // Atomic only so that other threads may ask (is_closed, debug checks) without a race;
+    // relaxed because no other data is published through them.
+    std::atomic<bool> running_{false};
+    std::atomic<bool> closed_{false};
+    std::atomic<std::thread::id> owner_{};
+
+    exception_handler handler_;
+    loop_stats stats_;
+};
+
+// -- The thread's current loop (asyncio's get_running_loop & co.) -------------------------
+
+/// The loop running in this thread. Throws std::runtime_error("no running event loop").
+event_loop& get_running_loop();
+/// The running loop, or else the one set_event_loop() set for this thread. Throws
+/// std::runtime_error if there is neither (asyncio 3.14 behaviour: no implicit creation).
+event_loop& get_event_loop();
+/// Sets (or, with nullptr, clears) this thread's current loop. Does not take ownership.
+void set_event_loop(event_loop* loop) noexcept;
+/// A new loop from the default policy (corio::io).
+std::unique_ptr<event_loop> new_event_loop(const loop_options& options = {});
+
+namespace detail {
+
+// The doors other parts of corio (tasks, io, sync) use into a loop; not API.
+struct loop_access {
+    static void push_ready(event_loop& loop, ready_entry e) { loop.ready_.push(e); }
+    static detail::backend& backend(event_loop& loop) noexcept { return *loop.backend_; }
+    static loop_stats& stats(event_loop& loop) noexcept { return loop.stats_; }
+    static void check_usable(const event_loop& loop, const char* what) {
+        loop.check_usable(what);
+    }
+};
+
+event_loop* running_loop() noexcept;
+void set_running_loop(event_loop* loop) noexcept;
+
+}  // namespace detail
+
+// -- Template definitions -------------------------------------------------------------------
+
+template <class F>
+handle event_loop::call_soon(F&& fn) {  // hot: no alloc in steady state
+    check_usable("call_soon");
+    detail::callback_record* rec = pool_.acquire(std::forward<F>(fn), detail::record_state::ready);
+    try {
+        ready_.push(detail::ready_entry::of(rec));
+    } catch (...) {
+        pool_.release(rec);
+        throw;
+    }
+    return handle(rec, this);
+}
+
+template <class F>
+timer_handle event_loop::schedule_timer(std::int64_t deadline_ns, F&& fn, const char* what) {
+    check_usable(what);
+    detail::callback_record* rec = pool_.acquire(std::forward<F>(fn), detail::record_state::timer);
+    try {
+        timers_.push({deadline_ns, timer_sequence_++, rec});
+    } catch (...) {
+        pool_.release(rec);
+        throw;
+    }
+    ++stats_.timers_scheduled;
+    return timer_handle(rec, this, deadline_ns);
+}
+
+template <class F>
+timer_handle event_loop::call_later(double delay, F&& fn) {
+    std::int64_t delta = seconds_to_ns(delay, "delay");
+    return schedule_timer(clock_->now_ns() + delta, std::forward<F>(fn), "call_later");
+}
+
+template <class Rep, class Period, class F>
+timer_handle event_loop::call_later(std::chrono::duration<Rep, Period> delay, F&& fn) {
+    using namespace std::chrono;
+    // Saturate instead of overflowing: a delay of centuries is "never" for a loop.
+    constexpr auto limit = duration<double, std::nano>(static_cast<double>(INT64_MAX / 4));
+    auto ns = duration_cast<duration<double, std::nano>>(delay);
+    if (ns > limit) ns = limit;
+    if (ns < -limit) ns = -limit;
+    return schedule_timer(clock_->now_ns() + duration_cast<nanoseconds>(ns).count(),
+                          std::forward<F>(fn), "call_later");
+}
+
+template <class F>
+timer_handle event_loop::call_at(double when, F&& fn) {
+    return schedule_timer(seconds_to_ns(when, "when"), std::forward<F>(fn), "call_at");
+}
+
+template <class F>
+timer_handle event_loop::call_at(std::chrono::nanoseconds when, F&& fn) {
+    return schedule_timer(when.count(), std::forward<F>(fn), "call_at");
+}
+
+}  // namespace corio

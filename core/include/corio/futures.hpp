@@ -1,0 +1,246 @@
+// future<T>: asyncio.Future for one loop (futures.py).
+//
+// A future is a reference to shared state: copies see the same result. It belongs to the
+// loop that created it and must be used on that loop's thread, and must not outlive it.
+// Done callbacks are never run inline: when the future completes they are scheduled with
+// call_soon, in the order they were added, as asyncio's __schedule_callbacks.
+#pragma once
+
+#include <corio/events.hpp>
+#include <corio/exceptions.hpp>
+#include <corio/detail/inline_function.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace corio {
+
+/// Identifies one add_done_callback registration, for remove_done_callback.
+using callback_id = std::uint64_t;
+
+namespace detail {
+
+enum class future_status : std::uint8_t { pending, finished, cancelled };
+
+// The type-independent part of a future's state.
+//
+// Invariants: status_ moves once, from pending to finished or cancelled. While pending,
+// first_/more_ hold every registered callback. Once done, they hold those not yet run, and
+// batch_scheduled_ says whether a loop callback that will run them is queued.
+class future_state_base {
+public:
+    using done_fn = inline_function<void(future_state_base&)>;
+
+    explicit future_state_base(event_loop& loop) noexcept : loop_(&loop) {}
+    future_state_base(const future_state_base&) = delete;
+    future_state_base& operator=(const future_state_base&) = delete;
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) destroy();
+    }
+
+    event_loop& loop() const noexcept { return *loop_; }
+    bool done() const noexcept { return status_ != future_status::pending; }
+    bool cancelled() const noexcept { return status_ == future_status::cancelled; }
+
+    // Throws what result() must throw unless the future finished with a value.
+    void check_result();
+    std::exception_ptr exception();
+    void set_exception(std::exception_ptr error);
+    bool cancel(std::string message);
+
+    callback_id add_done_callback(done_fn fn);
+    std::size_t remove_done_callback(callback_id id) noexcept;
+
+protected:
+    virtual ~future_state_base() = default;
+    void check_pending(const char* what) const;
+    void finish();  // pending -> finished, then schedule the callbacks
+
+private:
+    struct done_callback {
+        callback_id id;
+        done_fn fn;
+    };
+
+    void destroy() noexcept;
+    bool has_callbacks() const noexcept { return first_.id != 0 || !more_.empty(); }
+    void schedule_callbacks();
+    void run_callbacks() noexcept;
+    void run_one(done_callback& c) noexcept;
+
+    event_loop* loop_;
+    std::uint32_t refs_ = 1;
+    future_status status_ = future_status::pending;
+    bool exception_retrieved_ = false;  // asyncio's __log_traceback, inverted
+    bool batch_scheduled_ = false;
+    callback_id next_id_ = 1;
+    std::exception_ptr exception_;
+    std::string cancel_message_;
+    // The first callback lives inline (the common case: one awaiter); more go to `more_`,
+    // which allocates on the second add only. Order of registration: first_, then more_.
+    done_callback first_{0, {}};  // id 0: empty
+    std::vector<done_callback> more_;
+};
+
+template <class T>
+class future_state final : public future_state_base {
+public:
+    using future_state_base::future_state_base;
+
+    template <class U>
+    void set_result(U&& value) {
+        check_pending("set_result");
+        value_.emplace(std::forward<U>(value));
+        finish();
+    }
+    T& result() {
+        check_result();
+        return *value_;
+    }
+
+private:
+    std::optional<T> value_;
+};
+
+template <>
+class future_state<void> final : public future_state_base {
+public:
+    using future_state_base::future_state_base;
+    void set_result() {
+        check_pending("set_result");
+        finish();
+    }
+    void result() { check_result(); }
+};
+
+}  // namespace detail
+
+/// asyncio.Future. Not thread-safe: use it on its loop's thread.
+template <class T = void>
+class future {
+public:
+    using value_type = T;
+
+    /// An empty future (valid() is false); assign one from create_future().
+    future() noexcept = default;
+    /// A pending future on `loop`, as loop.create_future().
+    explicit future(event_loop& loop) : state_(new detail::future_state<T>(loop)) {}
+
+    future(const future& other) noexcept : state_(other.state_) {
+        if (state_) state_->add_ref();
+    }
+    future(future&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+    future& operator=(future other) noexcept {
+        std::swap(state_, other.state_);
+        return *this;
+    }
+    ~future() {
+        if (state_) state_->release();
+    }
+
+    bool valid() const noexcept { return state_ != nullptr; }
+    event_loop& get_loop() const noexcept { return state_->loop(); }
+
+    bool done() const noexcept { return state_->done(); }
+    bool cancelled() const noexcept { return state_->cancelled(); }
+
+    /// The value. Throws cancelled_error if cancelled, invalid_state_error("Result is not
+    /// ready.") if pending, or the exception set with set_exception.
+    decltype(auto) result() { return state_->result(); }
+
+    /// The exception, or null if the future finished with a value. Throws cancelled_error if
+    /// cancelled and invalid_state_error("Exception is not set.") if pending.
+    std::exception_ptr exception() { return state_->exception(); }
+
+    /// Completes the future and schedules its callbacks. invalid_state_error if done.
+    template <class U = T>
+        requires(!std::is_void_v<T>)
+    void set_result(U&& value) {
+        state_->set_result(std::forward<U>(value));
+    }
+    void set_result()
+        requires std::is_void_v<T>
+    {
+        state_->set_result();
+    }
+
+    void set_exception(std::exception_ptr error) { state_->set_exception(std::move(error)); }
+    template <class E>
+    void set_exception(E error) {
+        state_->set_exception(std::make_exception_ptr(std::move(error)));
+    }
+
+    /// Cancels a pending future and schedules its callbacks; false if it was already done.
+    bool cancel(std::string message = {}) { return state_->cancel(std::move(message)); }
+
+    /// Adds fn, called as fn(future&) or fn(), in a later loop iteration once the future is
+    /// done (at once scheduled if it already is). The returned id removes it again.
+    template <class F>
+    callback_id add_done_callback(F&& fn) {
+        return state_->add_done_callback(detail::future_state_base::done_fn(
+            [fn = std::forward<F>(fn)](detail::future_state_base& s) mutable {
+                if constexpr (std::is_invocable_v<F&, future&>) {
+                    future self(static_cast<detail::future_state<T>*>(&s));
+                    fn(self);
+                } else {
+                    fn();
+                }
+            }));
+    }
+
+    /// Removes a callback that has not been scheduled yet; returns how many were removed
+    /// (0 or 1). After the future is done, callbacks are scheduled and this returns 0.
+    std::size_t remove_done_callback(callback_id id) noexcept {
+        return state_->remove_done_callback(id);
+    }
+
+    friend bool operator==(const future& a, const future& b) noexcept {
+        return a.state_ == b.state_;
+    }
+
+private:
+    // Adopts a new reference to an existing state.
+    explicit future(detail::future_state<T>* state) noexcept : state_(state) {
+        state_->add_ref();
+    }
+
+    detail::future_state<T>* state_ = nullptr;
+};
+
+template <class T>
+future<T> event_loop::create_future() {
+    check_usable("create_future");
+    return future<T>(*this);
+}
+
+template <class T>
+T event_loop::run_until_complete(future<T> f) {
+    check_can_run();
+    if (&f.get_loop() != this) {
+        throw std::invalid_argument(
+            "The future belongs to a different loop than the one specified as the loop argument");
+    }
+    callback_id id = f.add_done_callback([this] { stop(); });
+    try {
+        run_forever();
+    } catch (...) {
+        f.remove_done_callback(id);
+        throw;
+    }
+    f.remove_done_callback(id);
+    if (!f.done()) throw std::runtime_error("Event loop stopped before Future completed.");
+    if constexpr (std::is_void_v<T>) {
+        f.result();
+    } else {
+        return std::move(f.result());
+    }
+}
+
+}  // namespace corio

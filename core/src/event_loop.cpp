@@ -1,0 +1,317 @@
+// The event loop's iteration and lifecycle (asyncio's base_events.py).
+#include <corio/events.hpp>
+#include <corio/log.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+namespace corio {
+
+// One iteration, asyncio's _run_once, and the only place where callbacks are called.
+//
+// Contract: the callbacks that run in step 5 are exactly those that were ready when step 5
+// began: earlier call_soon calls, I/O completions from step 3, timers due in step 4 and
+// messages drained in step 1. Whatever they schedule runs in the next iteration, after the
+// backend has been polled again, so a callback that keeps rescheduling itself cannot starve
+// I/O, timers or other threads' messages.
+void event_loop::run_once() {
+    ++stats_.iterations;
+    // 1. Remote submissions join the ready queue in bulk.
+    drain_inbox();
+    // 2. Zero if anything is ready, else until the earliest live timer, else no limit.
+    std::chrono::nanoseconds timeout = compute_timeout();
+    // 3. Completions and readiness become ready entries (no coroutine resumes in here).
+    poll_backend(timeout);
+    // 4. Due timers join the ready queue in (deadline, sequence) order.
+    fire_due_timers();
+    // 5. Run the snapshot.
+    run_ready();
+}
+
+void event_loop::drain_inbox() {
+    if (inbox_) inbox_->drain(*this);
+}
+
+std::chrono::nanoseconds event_loop::compute_timeout() {
+    using std::chrono::nanoseconds;
+    if (!ready_.empty() || stopping_) return nanoseconds(0);
+    drop_cancelled_timers();
+    if (timers_.empty()) return nanoseconds(-1);
+    std::int64_t wait = timers_.top().deadline - clock_->now_ns();
+    return nanoseconds(wait > 0 ? wait : 0);
+}
+
+void event_loop::poll_backend(std::chrono::nanoseconds timeout) {
+    detail::completion_sink sink(ready_, stats_);
+    if (timeout.count() != 0) {
+        // The handshake with producers (sync/detail/wakeup.hpp): announce, then block only
+        // if nothing slipped into the inbox meanwhile.
+        if (inbox_ && !inbox_->prepare_to_block()) timeout = std::chrono::nanoseconds(0);
+        if (timeout.count() != 0) ++stats_.blocking_polls;
+        backend_->poll(timeout, sink);
+        if (inbox_) inbox_->finish_block();
+        return;
+    }
+    backend_->poll(timeout, sink);
+}
+
+void event_loop::fire_due_timers() {
+    if (timers_.empty()) return;
+    if (cancelled_timers_ > 64 && cancelled_timers_ * 2 > timers_.size()) {
+        // Lazy cancellation keeps cancel O(1); compaction keeps a cancel-heavy workload
+        // from growing the heap without bound (asyncio's 50% rule).
+        timers_.compact(pool_);
+        cancelled_timers_ = 0;
+        ++stats_.timer_compactions;
+    }
+    const std::int64_t now = clock_->now_ns();
+    while (!timers_.empty() && timers_.top().deadline <= now) {
+        detail::callback_record* rec = timers_.top().rec;
+        timers_.pop();
+        if (rec->state == detail::record_state::cancelled) {
+            --cancelled_timers_;
+            pool_.release(rec);
+            continue;
+        }
+        rec->state = detail::record_state::ready;
+        ready_.push(detail::ready_entry::of(rec));
+        ++stats_.timers_fired;
+    }
+}
+
+void event_loop::run_ready() {
+    std::size_t count = ready_.size();  // asyncio's ntodo
+    if (debug_) [[unlikely]] {
+        run_ready_debug(count);
+        return;
+    }
+    while (count-- > 0) run_entry(ready_.pop());
+}
+
+// ---------------------------------------------------------------------------------------
+
+void event_loop::run_entry(detail::ready_entry entry) noexcept {  // hot: no alloc
+    switch (entry.kind()) {
+        case detail::entry_kind::callback:
+            run_callback(static_cast<detail::callback_record*>(entry.pointer()));
+            return;
+        case detail::entry_kind::coroutine:
+            ++stats_.coroutines_resumed;
+            // A coroutine's promise catches what its body throws; resume() does not throw.
+            std::coroutine_handle<>::from_address(entry.pointer()).resume();
+            return;
+        case detail::entry_kind::io:
+            static_cast<detail::io_op*>(entry.pointer())->complete();
+            return;
+    }
+}
+
+void event_loop::run_callback(detail::callback_record* rec) noexcept {  // hot: no alloc
+    if (rec->state == detail::record_state::cancelled) {
+        ++stats_.callbacks_cancelled;
+        pool_.release(rec);
+        return;
+    }
+    rec->state = detail::record_state::running;
+    ++stats_.callbacks_run;
+    try {
+        rec->fn.call_once();
+    } catch (...) {
+        report_callback_error(std::current_exception());
+    }
+    pool_.release(rec);
+}
+
+void event_loop::run_ready_debug(std::size_t count) {
+    while (count-- > 0) {
+        std::int64_t start = clock_->now_ns();
+        run_entry(ready_.pop());
+        double took = static_cast<double>(clock_->now_ns() - start) * 1e-9;
+        if (took >= slow_callback_s_) {
+            ++stats_.slow_callbacks;
+            char text[128];
+            std::snprintf(text, sizeof text, "Executing a callback took %.3f seconds", took);
+            log(log_level::warning, text);
+        }
+    }
+}
+
+void event_loop::report_callback_error(std::exception_ptr error) noexcept {
+    ++stats_.callback_errors;
+    call_exception_handler({"Exception in callback", std::move(error), "callback"});
+}
+
+// -- Lifecycle ----------------------------------------------------------------------------
+
+event_loop::event_loop(std::unique_ptr<detail::backend> backend, clock_source& clock,
+                       std::unique_ptr<detail::inbox_hook> inbox)
+    : backend_(std::move(backend)), inbox_(std::move(inbox)), clock_(&clock) {
+    if (!backend_) throw std::invalid_argument("event_loop needs a backend");
+}
+
+event_loop::~event_loop() {
+    if (is_running()) std::terminate();  // destroying a running loop: a bug, not a state
+    close();
+}
+
+void event_loop::check_can_run() const {
+    if (is_closed()) throw std::runtime_error("Event loop is closed");
+    if (is_running()) throw std::runtime_error("This event loop is already running");
+    if (detail::running_loop() != nullptr) {
+        throw std::runtime_error("Cannot run the event loop while another loop is running");
+    }
+}
+
+void event_loop::run_forever() {
+    check_can_run();
+    struct running_scope {
+        event_loop& loop;
+        explicit running_scope(event_loop& l) : loop(l) {
+            loop.owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+            loop.running_.store(true, std::memory_order_relaxed);
+            detail::set_running_loop(&loop);
+        }
+        ~running_scope() {
+            detail::set_running_loop(nullptr);
+            loop.stopping_ = false;
+            loop.running_.store(false, std::memory_order_relaxed);
+            loop.owner_.store(std::thread::id(), std::memory_order_relaxed);
+        }
+    } scope(*this);
+    for (;;) {
+        run_once();
+        if (stopping_) break;
+    }
+}
+
+void event_loop::close() {
+    if (is_running()) throw std::runtime_error("Cannot close a running event loop");
+    if (closed_.exchange(true, std::memory_order_relaxed)) return;
+    // asyncio clears _ready and _scheduled: callbacks not yet run are dropped.
+    while (!ready_.empty()) {
+        detail::ready_entry e = ready_.pop();
+        if (e.kind() == detail::entry_kind::callback) {
+            pool_.release(static_cast<detail::callback_record*>(e.pointer()));
+        }
+    }
+    timers_.clear(pool_);
+    cancelled_timers_ = 0;
+}
+
+// -- Handles ------------------------------------------------------------------------------
+
+void event_loop::cancel_record(detail::callback_record* rec) noexcept {
+    switch (rec->state) {
+        case detail::record_state::ready:
+            rec->fn.reset();
+            rec->state = detail::record_state::cancelled;
+            return;
+        case detail::record_state::timer:
+            rec->fn.reset();
+            rec->state = detail::record_state::cancelled;
+            ++cancelled_timers_;
+            ++stats_.timers_cancelled;
+            return;
+        default:  // running, already cancelled, or free
+            return;
+    }
+}
+
+void event_loop::drop_cancelled_timers() noexcept {
+    while (!timers_.empty() && timers_.top().rec->state == detail::record_state::cancelled) {
+        detail::callback_record* rec = timers_.top().rec;
+        timers_.pop();
+        --cancelled_timers_;
+        pool_.release(rec);
+    }
+}
+
+void handle::cancel() {
+    if (cancelled_) return;
+    // After close() every record was released, so there is nothing to check or cancel.
+    if (loop_ == nullptr || loop_->is_closed()) {
+        cancelled_ = true;
+        return;
+    }
+    detail::loop_access::check_usable(*loop_, "handle.cancel");
+    cancelled_ = true;
+    if (rec_->generation == generation_) loop_->cancel_record(rec_);
+}
+
+bool handle::cancelled() const noexcept {
+    if (cancelled_) return true;
+    return rec_ != nullptr && rec_->generation == generation_ &&
+           rec_->state == detail::record_state::cancelled;
+}
+
+// -- Errors and checks --------------------------------------------------------------------
+
+void event_loop::call_exception_handler(const exception_context& context) noexcept {
+    if (!handler_) {
+        default_exception_handler(context);
+        return;
+    }
+    try {
+        handler_(*this, context);
+    } catch (...) {
+        // asyncio: "Unhandled error in exception handler", then the default handler.
+        default_exception_handler({"Unhandled error in exception handler",
+                                   std::current_exception(), "exception handler"});
+        default_exception_handler(context);
+    }
+}
+
+namespace {
+
+std::string describe(const std::exception_ptr& error) {
+    if (!error) return {};
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (const cancelled_error& e) {
+        return std::string("cancelled_error: ") + e.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+}  // namespace
+
+void event_loop::default_exception_handler(const exception_context& context) noexcept {
+    try {
+        std::string line = context.message.empty() ? "Unhandled exception in event loop"
+                                                   : context.message;
+        if (!context.source.empty()) line += " (" + context.source + ")";
+        if (context.exception) line += ": " + describe(context.exception);
+        log(log_level::error, line);
+    } catch (...) {
+        // Out of memory while formatting: nothing more useful can be done.
+    }
+}
+
+void event_loop::check_usable_slow(const char* what) const {
+    if (is_closed()) throw std::runtime_error("Event loop is closed");
+    if (debug_ && is_running() &&
+        owner_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+        throw std::runtime_error(std::string("Non-thread-safe operation invoked on an event loop "
+                                             "other than the current one: ") +
+                                 what);
+    }
+}
+
+std::int64_t event_loop::seconds_to_ns(double seconds, const char* what) {
+    if (!std::isfinite(seconds)) {
+        throw std::invalid_argument(std::string(what) + " must be a finite number of seconds");
+    }
+    // Saturate: a deadline centuries away is "never" for a loop, and must not overflow.
+    constexpr double limit = static_cast<double>(INT64_MAX / 4);
+    double ns = seconds * 1e9;
+    if (ns > limit) ns = limit;
+    if (ns < -limit) ns = -limit;
+    return static_cast<std::int64_t>(std::llround(ns));
+}
+
+}  // namespace corio

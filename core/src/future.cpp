@@ -1,0 +1,138 @@
+// The type-independent half of future<T> (futures.hpp).
+#include <corio/futures.hpp>
+
+#include <algorithm>
+
+namespace corio::detail {
+namespace {
+
+// Holds one reference to a state for as long as a scheduled batch of callbacks may run.
+struct state_ref {
+    future_state_base* state;
+    explicit state_ref(future_state_base* s) noexcept : state(s) { state->add_ref(); }
+    state_ref(state_ref&& other) noexcept : state(std::exchange(other.state, nullptr)) {}
+    state_ref(const state_ref&) = delete;
+    ~state_ref() {
+        if (state) state->release();
+    }
+};
+
+}  // namespace
+
+void future_state_base::check_pending(const char* what) const {
+    if (status_ != future_status::pending) {
+        throw invalid_state_error(std::string(what) + ": the future is already done");
+    }
+}
+
+void future_state_base::check_result() {
+    switch (status_) {
+        case future_status::cancelled: throw cancelled_error(cancel_message_);
+        case future_status::pending: throw invalid_state_error("Result is not ready.");
+        case future_status::finished: break;
+    }
+    exception_retrieved_ = true;
+    if (exception_) std::rethrow_exception(exception_);
+}
+
+std::exception_ptr future_state_base::exception() {
+    switch (status_) {
+        case future_status::cancelled: throw cancelled_error(cancel_message_);
+        case future_status::pending: throw invalid_state_error("Exception is not set.");
+        case future_status::finished: break;
+    }
+    exception_retrieved_ = true;
+    return exception_;
+}
+
+void future_state_base::set_exception(std::exception_ptr error) {
+    check_pending("set_exception");
+    if (!error) throw std::invalid_argument("set_exception needs an exception");
+    exception_ = std::move(error);
+    finish();
+}
+
+bool future_state_base::cancel(std::string message) {
+    if (status_ != future_status::pending) return false;
+    status_ = future_status::cancelled;
+    cancel_message_ = std::move(message);
+    schedule_callbacks();
+    return true;
+}
+
+void future_state_base::finish() {
+    status_ = future_status::finished;
+    schedule_callbacks();
+}
+
+callback_id future_state_base::add_done_callback(done_fn fn) {
+    callback_id id = next_id_++;
+    if (!has_callbacks()) {
+        first_ = {id, std::move(fn)};
+    } else {
+        more_.push_back({id, std::move(fn)});
+    }
+    if (done()) schedule_callbacks();
+    return id;
+}
+
+std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
+    if (done()) return 0;  // already handed to the loop, as asyncio's emptied list
+    if (first_.id == id) {
+        // Keep registration order: the oldest of more_ becomes the inline one.
+        if (more_.empty()) {
+            first_ = {0, {}};
+        } else {
+            first_ = std::move(more_.front());
+            more_.erase(more_.begin());
+        }
+        return 1;
+    }
+    auto it = std::find_if(more_.begin(), more_.end(),
+                           [id](const done_callback& c) { return c.id == id; });
+    if (it == more_.end()) return 0;
+    more_.erase(it);
+    return 1;
+}
+
+// One loop callback runs every callback registered so far, in order: the same observable
+// order as asyncio's one call_soon per callback (they are queued back to back), for one
+// ready entry instead of n.
+void future_state_base::schedule_callbacks() {
+    if (!has_callbacks() || batch_scheduled_) return;
+    loop_->call_soon([ref = state_ref(this)] { ref.state->run_callbacks(); });
+    batch_scheduled_ = true;
+}
+
+void future_state_base::run_callbacks() noexcept {
+    batch_scheduled_ = false;
+    // Taken out first: a callback that adds another schedules a new batch, as asyncio's
+    // add_done_callback on a done future calls call_soon.
+    done_callback first = std::exchange(first_, {0, {}});
+    std::vector<done_callback> more;
+    more.swap(more_);
+    run_one(first);
+    for (done_callback& c : more) run_one(c);
+    more.clear();
+    if (more_.empty()) more_.swap(more);  // keep the capacity: no alloc next time
+}
+
+void future_state_base::run_one(done_callback& c) noexcept {
+    if (c.id == 0) return;
+    try {
+        c.fn(*this);
+    } catch (...) {
+        loop_->call_exception_handler(
+            {"Exception in callback", std::current_exception(), "future done callback"});
+    }
+}
+
+void future_state_base::destroy() noexcept {
+    if (exception_ && !exception_retrieved_ && !loop_->is_closed()) {
+        loop_->call_exception_handler(
+            {"Future exception was never retrieved", exception_, "future"});
+    }
+    delete this;
+}
+
+}  // namespace corio::detail
