@@ -29,7 +29,10 @@ public:
         };
     }
     bool run_one() {
-        if (head_ == tail_) return false;
+        if (head_ == tail_) {
+            head_ = tail_ = 0;  // reuse the same slots: a loop's ready ring stays cache-hot too
+            return false;
+        }
         raw_slot& s = slots_[head_++ % Capacity];
         s.run(s.storage);
         return true;

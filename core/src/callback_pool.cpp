@@ -4,11 +4,14 @@
 namespace corio::detail {
 
 void callback_pool::grow() {
-    free_.reserve(capacity() + slab_records);  // release() relies on this never reallocating
     slabs_.push_back(std::make_unique<callback_record[]>(slab_records));
     callback_record* slab = slabs_.back().get();
-    // Pushed in reverse so that acquire() hands out a fresh slab front to back.
-    for (std::size_t i = slab_records; i-- > 0;) free_.push_back(&slab[i]);
+    // Linked front to back, so that acquire() hands out a fresh slab in address order.
+    for (std::size_t i = slab_records; i-- > 0;) {
+        slab[i].next_free = free_;
+        free_ = &slab[i];
+    }
+    free_count_ += slab_records;
 }
 
 }  // namespace corio::detail

@@ -87,14 +87,31 @@ void event_loop::run_ready() {
         run_ready_debug(count);
         return;
     }
-    while (count-- > 0) run_entry(ready_.pop());
+    while (count-- > 0) run_slot(ready_.pop());
 }
 
 // ---------------------------------------------------------------------------------------
 
-void event_loop::run_entry(detail::ready_entry entry) noexcept {  // hot: no alloc
+void event_loop::run_slot(detail::ready_slot& slot) noexcept {  // hot: no alloc
+    if (slot.entry.bits != 0) {
+        run_entry(slot.entry);
+        return;
+    }
+    if (!slot.fn) {  // cancelled through its handle
+        ++stats_.callbacks_cancelled;
+        return;
+    }
+    ++stats_.callbacks_run;
+    try {
+        slot.fn.call_once();  // moves the callable out first: the slot may be reused meanwhile
+    } catch (...) {
+        report_callback_error(std::current_exception());
+    }
+}
+
+void event_loop::run_entry(detail::ready_entry entry) noexcept {
     switch (entry.kind()) {
-        case detail::entry_kind::callback:
+        case detail::entry_kind::record:
             run_callback(static_cast<detail::callback_record*>(entry.pointer()));
             return;
         case detail::entry_kind::coroutine:
@@ -127,7 +144,7 @@ void event_loop::run_callback(detail::callback_record* rec) noexcept {  // hot: 
 void event_loop::run_ready_debug(std::size_t count) {
     while (count-- > 0) {
         std::int64_t start = clock_->now_ns();
-        run_entry(ready_.pop());
+        run_slot(ready_.pop());
         double took = static_cast<double>(clock_->now_ns() - start) * 1e-9;
         if (took >= slow_callback_s_) {
             ++stats_.slow_callbacks;
@@ -190,12 +207,11 @@ void event_loop::close() {
     if (is_running()) throw std::runtime_error("Cannot close a running event loop");
     if (closed_.exchange(true, std::memory_order_relaxed)) return;
     // asyncio clears _ready and _scheduled: callbacks not yet run are dropped.
-    while (!ready_.empty()) {
-        detail::ready_entry e = ready_.pop();
-        if (e.kind() == detail::entry_kind::callback) {
+    ready_.clear([this](detail::ready_entry e) {
+        if (e.kind() == detail::entry_kind::record) {
             pool_.release(static_cast<detail::callback_record*>(e.pointer()));
         }
-    }
+    });
     timers_.clear(pool_);
     cancelled_timers_ = 0;
 }
@@ -204,7 +220,7 @@ void event_loop::close() {
 
 void event_loop::cancel_record(detail::callback_record* rec) noexcept {
     switch (rec->state) {
-        case detail::record_state::ready:
+        case detail::record_state::ready:  // a fired timer waiting in the ready queue
             rec->fn.reset();
             rec->state = detail::record_state::cancelled;
             return;
@@ -237,13 +253,11 @@ void handle::cancel() {
     }
     detail::loop_access::check_usable(*loop_, "handle.cancel");
     cancelled_ = true;
-    if (rec_->generation == generation_) loop_->cancel_record(rec_);
-}
-
-bool handle::cancelled() const noexcept {
-    if (cancelled_) return true;
-    return rec_ != nullptr && rec_->generation == generation_ &&
-           rec_->state == detail::record_state::cancelled;
+    if (rec_ != nullptr) {
+        if (rec_->generation == key_) loop_->cancel_record(rec_);
+    } else if (detail::ready_slot* slot = loop_->ready_.pending_callback(key_)) {
+        slot->fn.reset();
+    }
 }
 
 // -- Errors and checks --------------------------------------------------------------------

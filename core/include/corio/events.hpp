@@ -52,19 +52,21 @@ public:
     /// Cancels the callback if it has not run yet; the callable is destroyed at once, as
     /// asyncio drops the callback's references. Not thread-safe (debug mode checks).
     void cancel();
-    /// True if cancel() was called through this handle or a copy made after the call, or
-    /// the callback was cancelled and has not been reached yet.
-    bool cancelled() const noexcept;
+    /// True once cancel() was called through this handle (or a copy made after the call).
+    bool cancelled() const noexcept { return cancelled_; }
 
 protected:
     friend class event_loop;
-    handle(detail::callback_record* rec, event_loop* loop) noexcept
-        : rec_(rec), generation_(rec->generation), loop_(loop) {}
+    // A call_soon entry, by its position in the ready queue.
+    handle(event_loop* loop, std::uint64_t position) noexcept : loop_(loop), key_(position) {}
+    // A timer, by its record and the record's generation when scheduled.
+    handle(event_loop* loop, detail::callback_record* rec) noexcept
+        : loop_(loop), rec_(rec), key_(rec->generation) {}
 
-    detail::callback_record* rec_ = nullptr;
-    std::uint32_t generation_ = 0;  // the record is still ours while this matches
-    bool cancelled_ = false;
     event_loop* loop_ = nullptr;
+    detail::callback_record* rec_ = nullptr;  // null for call_soon entries
+    std::uint64_t key_ = 0;                   // ready-queue position, or record generation
+    bool cancelled_ = false;
 };
 
 /// asyncio.TimerHandle: a handle for call_later / call_at, which also knows its deadline.
@@ -77,8 +79,8 @@ public:
 
 private:
     friend class event_loop;
-    timer_handle(detail::callback_record* rec, event_loop* loop, std::int64_t when) noexcept
-        : handle(rec, loop), when_ns_(when) {}
+    timer_handle(event_loop* loop, detail::callback_record* rec, std::int64_t when) noexcept
+        : handle(loop, rec), when_ns_(when) {}
     std::int64_t when_ns_ = 0;
 };
 
@@ -217,6 +219,7 @@ private:
     void fire_due_timers();
     void run_ready();
     void run_ready_debug(std::size_t count);
+    void run_slot(detail::ready_slot& slot) noexcept;
     void run_entry(detail::ready_entry entry) noexcept;
     void run_callback(detail::callback_record* rec) noexcept;
     void report_callback_error(std::exception_ptr error) noexcept;
@@ -276,6 +279,10 @@ namespace detail {
 // The doors other parts of corio (tasks, io, sync) use into a loop; not API.
 struct loop_access {
     static void push_ready(event_loop& loop, ready_entry e) { loop.ready_.push(e); }
+    template <class F>
+    static void push_callback(event_loop& loop, F&& fn) {
+        loop.ready_.push_callback(std::forward<F>(fn));
+    }
     static detail::backend& backend(event_loop& loop) noexcept { return *loop.backend_; }
     static loop_stats& stats(event_loop& loop) noexcept { return loop.stats_; }
     static void check_usable(const event_loop& loop, const char* what) {
@@ -293,14 +300,7 @@ void set_running_loop(event_loop* loop) noexcept;
 template <class F>
 handle event_loop::call_soon(F&& fn) {  // hot: no alloc in steady state
     check_usable("call_soon");
-    detail::callback_record* rec = pool_.acquire(std::forward<F>(fn), detail::record_state::ready);
-    try {
-        ready_.push(detail::ready_entry::of(rec));
-    } catch (...) {
-        pool_.release(rec);
-        throw;
-    }
-    return handle(rec, this);
+    return handle(this, ready_.push_callback(std::forward<F>(fn)));
 }
 
 template <class F>
@@ -314,7 +314,7 @@ timer_handle event_loop::schedule_timer(std::int64_t deadline_ns, F&& fn, const 
         throw;
     }
     ++stats_.timers_scheduled;
-    return timer_handle(rec, this, deadline_ns);
+    return timer_handle(this, rec, deadline_ns);
 }
 
 template <class F>

@@ -20,11 +20,19 @@ enum class record_state : std::uint8_t {
 };
 
 // One cache line. `generation` grows every time the record is released, so a handle that
-// remembers it can tell "still mine" from "reused" without owning the record.
+// remembers it can tell "still mine" from "reused" without owning the record. While free, the
+// record's storage holds the free-list link instead of a callable (an intrusive free list
+// touches no memory but the records themselves).
 struct alignas(64) callback_record {
-    inline_function<void()> fn;
+    union {
+        inline_function<void()> fn;  // alive unless state == free
+        callback_record* next_free;  // alive while state == free
+    };
     std::uint32_t generation = 0;
     record_state state = record_state::free;
+
+    callback_record() noexcept : next_free(nullptr) {}
+    ~callback_record() {}  // the pool ends fn's lifetime in release()
 };
 static_assert(sizeof(callback_record) == 64);
 
@@ -36,23 +44,32 @@ public:
 
     template <class F>
     callback_record* acquire(F&& fn, record_state state) {  // hot: no alloc in steady state
-        if (free_.empty()) grow();
-        callback_record* rec = free_.back();
-        rec->fn.emplace(std::forward<F>(fn));  // may throw (boxing); the record stays free
-        free_.pop_back();
+        if (free_ == nullptr) grow();
+        callback_record* rec = free_;
+        callback_record* next = rec->next_free;
+        try {
+            ::new (static_cast<void*>(&rec->fn)) inline_function<void()>(std::forward<F>(fn));
+        } catch (...) {
+            rec->next_free = next;  // boxing failed: the record stays free
+            throw;
+        }
+        free_ = next;
+        --free_count_;
         rec->state = state;
         return rec;
     }
 
     void release(callback_record* rec) noexcept {  // hot: no alloc
-        rec->fn.reset();
+        rec->fn.~inline_function();
+        rec->next_free = free_;
+        free_ = rec;
+        ++free_count_;
         ++rec->generation;
         rec->state = record_state::free;
-        free_.push_back(rec);  // capacity reserved in grow(): never reallocates
     }
 
     std::size_t capacity() const noexcept { return slabs_.size() * slab_records; }
-    std::size_t in_use() const noexcept { return capacity() - free_.size(); }
+    std::size_t in_use() const noexcept { return capacity() - free_count_; }
 
 private:
     static constexpr std::size_t slab_records = 256;  // 16 KiB a slab
@@ -60,7 +77,8 @@ private:
     void grow();
 
     std::vector<std::unique_ptr<callback_record[]>> slabs_;
-    std::vector<callback_record*> free_;
+    callback_record* free_ = nullptr;  // LIFO: the most recently released record is cache-hot
+    std::size_t free_count_ = 0;
 };
 
 }  // namespace corio::detail

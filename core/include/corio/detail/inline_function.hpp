@@ -56,8 +56,9 @@ public:
 
     void operator()(Args... args) { ops_->call(buf_, std::forward<Args>(args)...); }
 
-    // Calls the target and destroys it, also when the call throws. One indirect call: the
-    // ready queue's use, where every callback runs once.
+    // Moves the target out, leaving this empty, then calls it: one indirect call. The ready
+    // queue's use: every callback runs once, and the slot it came from may be reused (or
+    // moved by the ring's growth) while it runs.
     void call_once(Args... args) {
         const ops_table* ops = std::exchange(ops_, nullptr);
         ops->call_once(buf_, std::forward<Args>(args)...);
@@ -84,11 +85,9 @@ private:
         static F& get(void* p) noexcept { return *std::launder(static_cast<F*>(p)); }
         static void call(void* p, Args... args) { get(p)(std::forward<Args>(args)...); }
         static void call_once(void* p, Args... args) {
-            struct destroy_on_exit {
-                F& f;
-                ~destroy_on_exit() { f.~F(); }
-            } guard{get(p)};
-            guard.f(std::forward<Args>(args)...);
+            F local(std::move(get(p)));
+            get(p).~F();
+            local(std::forward<Args>(args)...);
         }
         static void destroy(void* p) noexcept { get(p).~F(); }
         static void relocate(void* from, void* to) noexcept {
