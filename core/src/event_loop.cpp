@@ -205,7 +205,9 @@ void event_loop::run_forever() {
 
 void event_loop::close() {
     if (is_running()) throw std::runtime_error("Cannot close a running event loop");
-    if (closed_.exchange(true, std::memory_order_relaxed)) return;
+    if (closed_.load(std::memory_order_relaxed)) return;
+    close_pending_tasks();  // while the loop still accepts the handler's calls
+    closed_.store(true, std::memory_order_relaxed);
     // asyncio clears _ready and _scheduled: callbacks not yet run are dropped.
     ready_.clear([this](detail::ready_entry e) {
         if (e.kind() == detail::entry_kind::record) {

@@ -54,10 +54,14 @@ void future_state_base::set_exception(std::exception_ptr error) {
 
 bool future_state_base::cancel(std::string message) {
     if (status_ != future_status::pending) return false;
+    finish_cancelled(std::move(message));
+    return true;
+}
+
+void future_state_base::finish_cancelled(std::string message) {
     status_ = future_status::cancelled;
     cancel_message_ = std::move(message);
     schedule_callbacks();
-    return true;
 }
 
 void future_state_base::finish() {
@@ -68,12 +72,22 @@ void future_state_base::finish() {
 callback_id future_state_base::add_done_callback(done_fn fn) {
     callback_id id = next_id_++;
     if (!has_callbacks()) {
-        first_ = {id, std::move(fn)};
+        first_ = {id, std::move(fn), {}};
     } else {
-        more_.push_back({id, std::move(fn)});
+        more_.push_back({id, std::move(fn), {}});
     }
     if (done()) schedule_callbacks();
     return id;
+}
+
+void future_state_base::add_waiter(std::coroutine_handle<> waiter) {
+    callback_id id = next_id_++;
+    if (!has_callbacks()) {
+        first_ = {id, {}, waiter};
+    } else {
+        more_.push_back({id, {}, waiter});
+    }
+    if (done()) schedule_callbacks();
 }
 
 std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
@@ -81,7 +95,7 @@ std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
     if (first_.id == id) {
         // Keep registration order: the oldest of more_ becomes the inline one.
         if (more_.empty()) {
-            first_ = {0, {}};
+            first_ = {0, {}, {}};
         } else {
             first_ = std::move(more_.front());
             more_.erase(more_.begin());
@@ -100,6 +114,12 @@ std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
 // ready entry instead of n.
 void future_state_base::schedule_callbacks() {
     if (!has_callbacks() || batch_scheduled_) return;
+    if (more_.empty() && first_.waiter) {
+        // The common case, one awaiting coroutine: it becomes a ready entry of its own.
+        loop_access::push_ready(*loop_, ready_entry::of(std::exchange(first_.waiter, {})));
+        first_.id = 0;
+        return;
+    }
     loop_->call_soon([ref = state_ref(this)] { ref.state->run_callbacks(); });
     batch_scheduled_ = true;
 }
@@ -108,7 +128,7 @@ void future_state_base::run_callbacks() noexcept {
     batch_scheduled_ = false;
     // Taken out first: a callback that adds another schedules a new batch, as asyncio's
     // add_done_callback on a done future calls call_soon.
-    done_callback first = std::exchange(first_, {0, {}});
+    done_callback first = std::exchange(first_, {0, {}, {}});
     std::vector<done_callback> more;
     more.swap(more_);
     run_one(first);
@@ -119,6 +139,10 @@ void future_state_base::run_callbacks() noexcept {
 
 void future_state_base::run_one(done_callback& c) noexcept {
     if (c.id == 0) return;
+    if (c.waiter) {
+        c.waiter.resume();  // its promise keeps what the coroutine throws
+        return;
+    }
     try {
         c.fn(*this);
     } catch (...) {
@@ -127,12 +151,11 @@ void future_state_base::run_one(done_callback& c) noexcept {
     }
 }
 
-void future_state_base::destroy() noexcept {
-    if (exception_ && !exception_retrieved_ && !loop_->is_closed()) {
+void future_state_base::report_unretrieved() noexcept {
+    if (exception_ && !exception_retrieved_ && loop_ != nullptr && !loop_->is_closed()) {
         loop_->call_exception_handler(
             {"Future exception was never retrieved", exception_, "future"});
     }
-    delete this;
 }
 
 }  // namespace corio::detail

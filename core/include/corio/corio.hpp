@@ -21,4 +21,6 @@
 #include <corio/exceptions.hpp>
 #include <corio/futures.hpp>
 #include <corio/log.hpp>
+#include <corio/runners.hpp>
 #include <corio/stats.hpp>
+#include <corio/tasks.hpp>

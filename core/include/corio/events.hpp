@@ -37,9 +37,12 @@ namespace corio {
 class event_loop;
 template <class T>
 class future;
+template <class T>
+class task;
 
 namespace detail {
 struct loop_access;
+class task_base;
 }
 
 /// asyncio.Handle: returned by call_soon; cancel() keeps the callback from running.
@@ -159,6 +162,11 @@ public:
     template <class T = void>
     future<T> create_future();
 
+    /// asyncio's loop.create_task (tasks.hpp): schedules the coroutine's first step for the
+    /// next iteration and returns it as a task.
+    template <class T>
+    task<T> create_task(task<T> coro, std::string name = {});
+
     // -- Running and stopping ------------------------------------------------------------
 
     /// Runs iterations until stop(). stop() called before run_forever() makes it run exactly
@@ -171,6 +179,9 @@ public:
     /// the run first.
     template <class T>
     T run_until_complete(future<T> f);
+    /// The same for a task (runners.hpp); an unscheduled coroutine is scheduled first.
+    template <class T>
+    T run_until_complete(task<T> t);
 
     /// Asks run_forever() to return: the callbacks of the current iteration all run; what
     /// they schedule waits for the next run. Not thread-safe (use call_soon_threadsafe).
@@ -260,6 +271,12 @@ private:
 
     exception_handler handler_;
     loop_stats stats_;
+
+    // Tasks (tasks.hpp): the running one, and every live scheduled one, intrusively linked.
+    detail::task_base* current_task_ = nullptr;
+    detail::task_base* tasks_ = nullptr;
+    std::uint64_t task_ids_ = 0;
+    void close_pending_tasks() noexcept;
 };
 
 // -- The thread's current loop (asyncio's get_running_loop & co.) -------------------------
@@ -288,6 +305,14 @@ struct loop_access {
     static void check_usable(const event_loop& loop, const char* what) {
         loop.check_usable(what);
     }
+    static void set_current_task(event_loop& loop, task_base* t) noexcept {
+        loop.current_task_ = t;
+    }
+    static task_base* current_task(event_loop& loop) noexcept { return loop.current_task_; }
+    static task_base* first_task(event_loop& loop) noexcept { return loop.tasks_; }
+    static std::uint64_t next_task_id(event_loop& loop) noexcept { return ++loop.task_ids_; }
+    static void link_task(event_loop& loop, task_base* t) noexcept;
+    static void unlink_task(event_loop& loop, task_base* t) noexcept;
 };
 
 event_loop* running_loop() noexcept;

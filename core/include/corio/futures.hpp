@@ -10,6 +10,7 @@
 #include <corio/exceptions.hpp>
 #include <corio/detail/inline_function.hpp>
 
+#include <coroutine>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -25,6 +26,9 @@ using callback_id = std::uint64_t;
 
 namespace detail {
 
+template <class T>
+struct future_awaiter;
+
 enum class future_status : std::uint8_t { pending, finished, cancelled };
 
 // The type-independent part of a future's state.
@@ -34,7 +38,8 @@ enum class future_status : std::uint8_t { pending, finished, cancelled };
 // batch_scheduled_ says whether a loop callback that will run them is queued.
 class future_state_base {
 public:
-    using done_fn = inline_function<void(future_state_base&)>;
+    // Three pointers of captures inline; done callbacks are few and short.
+    using done_fn = inline_function<void(future_state_base&), 24>;
 
     explicit future_state_base(event_loop& loop) noexcept : loop_(&loop) {}
     future_state_base(const future_state_base&) = delete;
@@ -42,7 +47,10 @@ public:
 
     void add_ref() noexcept { ++refs_; }
     void release() noexcept {
-        if (--refs_ == 0) destroy();
+        if (--refs_ == 0) {
+            report_unretrieved();
+            destroy();
+        }
     }
 
     event_loop& loop() const noexcept { return *loop_; }
@@ -53,29 +61,37 @@ public:
     void check_result();
     std::exception_ptr exception();
     void set_exception(std::exception_ptr error);
-    bool cancel(std::string message);
+    // asyncio's Future.cancel; a task overrides it with Task.cancel's request semantics.
+    virtual bool cancel(std::string message);
 
     callback_id add_done_callback(done_fn fn);
     std::size_t remove_done_callback(callback_id id) noexcept;
+    // A coroutine to resume once done: a ready-queue entry, not a type-erased callable.
+    void add_waiter(std::coroutine_handle<> waiter);
 
 protected:
+    future_state_base() noexcept = default;  // a task's: the loop is bound when it starts
     virtual ~future_state_base() = default;
+    virtual void destroy() noexcept { delete this; }
+    void bind_loop(event_loop& loop) noexcept { loop_ = &loop; }
     void check_pending(const char* what) const;
     void finish();  // pending -> finished, then schedule the callbacks
+    void finish_cancelled(std::string message);  // pending -> cancelled, likewise
 
 private:
     struct done_callback {
         callback_id id;
-        done_fn fn;
+        done_fn fn;                      // or, when empty:
+        std::coroutine_handle<> waiter;  // a coroutine to resume
     };
 
-    void destroy() noexcept;
+    void report_unretrieved() noexcept;
     bool has_callbacks() const noexcept { return first_.id != 0 || !more_.empty(); }
     void schedule_callbacks();
     void run_callbacks() noexcept;
     void run_one(done_callback& c) noexcept;
 
-    event_loop* loop_;
+    event_loop* loop_ = nullptr;
     std::uint32_t refs_ = 1;
     future_status status_ = future_status::pending;
     bool exception_retrieved_ = false;  // asyncio's __log_traceback, inverted
@@ -85,39 +101,44 @@ private:
     std::string cancel_message_;
     // The first callback lives inline (the common case: one awaiter); more go to `more_`,
     // which allocates on the second add only. Order of registration: first_, then more_.
-    done_callback first_{0, {}};  // id 0: empty
+    done_callback first_{0, {}, {}};  // id 0: empty
     std::vector<done_callback> more_;
 };
 
-template <class T>
-class future_state final : public future_state_base {
+// The state of a future<T> (Base = future_state_base), or of a task<T> (Base = task_base).
+template <class T, class Base = future_state_base>
+class future_state : public Base {
 public:
-    using future_state_base::future_state_base;
+    using Base::Base;
 
     template <class U>
     void set_result(U&& value) {
-        check_pending("set_result");
+        this->check_pending("set_result");
         value_.emplace(std::forward<U>(value));
-        finish();
+        this->finish();
     }
     T& result() {
-        check_result();
+        this->check_result();
         return *value_;
+    }
+    template <class U>
+    void store_value(U&& value) {  // a task's return value, before it finishes
+        value_.emplace(std::forward<U>(value));
     }
 
 private:
     std::optional<T> value_;
 };
 
-template <>
-class future_state<void> final : public future_state_base {
+template <class Base>
+class future_state<void, Base> : public Base {
 public:
-    using future_state_base::future_state_base;
+    using Base::Base;
     void set_result() {
-        check_pending("set_result");
-        finish();
+        this->check_pending("set_result");
+        this->finish();
     }
-    void result() { check_result(); }
+    void result() { this->check_result(); }
 };
 
 }  // namespace detail
@@ -206,6 +227,9 @@ public:
     }
 
 private:
+    template <class U>
+    friend detail::future_awaiter<U> operator co_await(future<U> f) noexcept;
+
     // Adopts a new reference to an existing state.
     explicit future(detail::future_state<T>* state) noexcept : state_(state) {
         state_->add_ref();

@@ -1,0 +1,84 @@
+// The type-independent part of a task: asyncio.Task's cancellation state machine, its name,
+// and the loop's list of tasks. A task's promise derives from this, so the coroutine frame
+// holds the whole task: creating one is one allocation.
+#pragma once
+
+#include <corio/futures.hpp>
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+
+namespace corio::detail {
+
+// What a task is suspended on, when cancelling it means cancelling that (asyncio's
+// _fut_waiter): a future, another task, a timer. cancel() returns true if the wait will end
+// with cancelled_error on its own; false leaves the request pending in the task.
+class task_waiter {
+public:
+    virtual bool cancel_wait(const std::string& message) = 0;
+
+protected:
+    ~task_waiter() = default;
+};
+
+// Invariants (asyncio's Task): a task is pending until its coroutine returns or throws. While
+// it is suspended, either `waiting_on` is the wait that a cancel() forwards to, or the task is
+// already scheduled to resume and a cancel() is recorded in `pending_cancel` (must_cancel),
+// which the next resumption throws into the coroutine.
+class task_base : public future_state_base {
+public:
+    bool cancel(std::string message) override;  // asyncio Task.cancel
+    int uncancel() noexcept;
+    int cancelling() const noexcept { return cancel_requests_; }
+
+    std::string get_name() const;
+    void set_name(std::string name);
+    std::uint64_t id() const noexcept { return id_; }
+
+    // Called by every awaiter as it resumes: throws a pending cancellation into the coroutine.
+    void throw_if_cancel_requested();
+    void suspended_on(task_waiter* w) noexcept { waiting_on_ = w; }
+
+    // Lifecycle, driven by create_task and the promise.
+    void schedule(event_loop& loop);  // first step in the next iteration
+    bool scheduled() const noexcept { return scheduled_; }
+    bool started() const noexcept { return started_; }
+    void mark_started(event_loop& loop, task_base* root) noexcept;
+    task_base* root() noexcept { return root_; }
+    std::coroutine_handle<> continuation() const noexcept { return continuation_; }
+    void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
+    // The coroutine returned or threw: complete the state as asyncio's __step would.
+    void finish_with(std::exception_ptr error);
+    void finish_returned();  // returned (value already stored by the promise)
+    void resume_as_current() noexcept;
+
+    // The loop's tasks, intrusive (all_tasks()).
+    task_base* next_task = nullptr;
+    task_base* prev_task = nullptr;
+
+protected:
+    task_base() noexcept = default;
+    ~task_base() override;
+    void destroy() noexcept override;
+    virtual std::coroutine_handle<> frame() noexcept = 0;
+    virtual void store_value_as_cancelled() noexcept {}
+
+private:
+    task_waiter* waiting_on_ = nullptr;
+    task_base* root_ = this;  // the scheduled task whose cancellation this coroutine obeys
+    std::coroutine_handle<> continuation_;  // an inline-awaited coroutine's awaiter
+    std::exception_ptr pending_cancel_;     // must_cancel, with its message
+    std::unique_ptr<std::string> name_;     // null: "Task-<id>"
+    std::uint64_t id_ = 0;
+    int cancel_requests_ = 0;
+    bool scheduled_ = false;
+    bool started_ = false;
+};
+
+// The loop's list of live tasks and its current task (what all_tasks/current_task read).
+task_base* current_task_of(event_loop& loop) noexcept;
+
+}  // namespace corio::detail

@@ -1,0 +1,354 @@
+// Coroutines and tasks: asyncio's tasks.py.
+//
+// A coroutine function returns corio::task<T>:
+//
+//     corio::task<int> answer() { co_await corio::sleep(0.1); co_return 42; }
+//
+// Calling it creates the coroutine suspended at its start (lazy, like an un-awaited Python
+// coroutine object). Then either
+//   - `co_await answer()` runs it inline, as part of the awaiting task (asyncio's
+//     `await coro()`: no new task, no scheduling), or
+//   - `corio::create_task(answer())` schedules it as a task of the running loop (its first
+//     step runs in the next iteration) and returns it: a task is a future (done, result,
+//     cancel, add_done_callback) that other coroutines can co_await.
+// The frame holds the whole task state: a task costs one allocation.
+//
+// Cancellation is asyncio's: cancel(msg) throws cancelled_error into the coroutine at its
+// current suspension point; the coroutine may catch it, clean up, and even carry on (then the
+// task is not cancelled); uncancel()/cancelling() are Python 3.11's.
+#pragma once
+
+#include <corio/events.hpp>
+#include <corio/futures.hpp>
+#include <corio/detail/task_base.hpp>
+
+#include <concepts>
+#include <coroutine>
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace corio {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+template <class T>
+class task_promise;
+
+// Common to every awaiter that suspends a task: records what the task waits on, and makes the
+// task current again when it resumes.
+template <class P>
+task_base& awaiting_task(std::coroutine_handle<P> h) noexcept {
+    return *h.promise().root();
+}
+
+// co_await on a future or on a scheduled task: wait for it to be done (asyncio's
+// Future.__await__ and Task.__step's `_fut_waiter`).
+template <class State>
+class state_awaiter final : public task_waiter {
+public:
+    explicit state_awaiter(State* state) noexcept : state_(state) {}
+
+    bool await_ready() const noexcept { return state_->done(); }
+
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+        task_ = &awaiting_task(h);
+        if (static_cast<future_state_base*>(state_) == task_) {
+            throw std::runtime_error("Task cannot await on itself: " + task_->get_name());
+        }
+        if (&state_->loop() != &task_->loop()) {
+            throw std::runtime_error("Task " + task_->get_name() +
+                                     " got a future attached to a different loop");
+        }
+        state_->add_waiter(h);
+        task_->suspended_on(this);
+        loop_access::set_current_task(task_->loop(), nullptr);
+    }
+
+    decltype(auto) await_resume() {
+        if (task_ != nullptr) {
+            task_->resume_as_current();
+            task_->throw_if_cancel_requested();
+        }
+        return state_->result();
+    }
+
+    bool cancel_wait(const std::string& message) override { return state_->cancel(message); }
+
+private:
+    State* state_;
+    task_base* task_ = nullptr;
+};
+
+// asyncio.sleep: a timer resumes the coroutine, and cancelling cancels the timer. A delay
+// of zero or less is asyncio's __sleep0: the task goes straight back to the ready queue and
+// resumes in the next iteration (a cancel() meanwhile is thrown when it resumes).
+class sleep_awaiter final : public task_waiter {
+public:
+    explicit sleep_awaiter(double delay) noexcept : delay_(delay) {}
+    bool await_ready() const noexcept { return false; }
+
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+        task_ = &awaiting_task(h);
+        handle_ = h;
+        if (!(delay_ > 0)) {  // also NaN: call_later would reject it below
+            if (delay_ != delay_) throw std::invalid_argument("delay must be a finite number");
+            loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
+            loop_access::set_current_task(task_->loop(), nullptr);
+            return;
+        }
+        timer_ = task_->loop().call_later(delay_, [this] {
+            task_->suspended_on(nullptr);  // a cancel() from now on waits for the resume
+            loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
+        });
+        task_->suspended_on(this);
+        loop_access::set_current_task(task_->loop(), nullptr);
+    }
+
+    void await_resume() {
+        task_->resume_as_current();
+        if (cancelled_) throw cancelled_error(std::move(message_));
+        task_->throw_if_cancel_requested();
+    }
+
+    bool cancel_wait(const std::string& message) override {
+        timer_.cancel();
+        cancelled_ = true;
+        message_ = message;
+        task_->suspended_on(nullptr);
+        loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
+        return true;
+    }
+
+private:
+    double delay_;
+    task_base* task_ = nullptr;
+    std::coroutine_handle<> handle_;
+    timer_handle timer_;
+    bool cancelled_ = false;
+    std::string message_;
+};
+
+// The promise: the task's whole state lives here, inside the coroutine frame.
+template <class T>
+class task_promise_base : public future_state<T, task_base> {
+public:
+    // Lazy: the body starts when the task is scheduled or awaited. A task cancelled before
+    // its first step never runs its body (asyncio throws into the unstarted coroutine).
+    struct initial_awaiter {
+        task_promise_base* self;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<>) const noexcept {}
+        void await_resume() const {
+            self->resume_as_current();
+            self->throw_if_cancel_requested();
+        }
+    };
+    initial_awaiter initial_suspend() noexcept { return {this}; }
+
+    struct final_awaiter {
+        bool await_ready() const noexcept { return false; }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<task_promise<T>> h) noexcept {
+            task_promise<T>& p = h.promise();
+            if (!p.scheduled()) return p.continuation();  // back to the inline awaiter
+            loop_access::set_current_task(p.loop(), nullptr);
+            p.release();  // the running reference; may destroy this frame
+            return std::noop_coroutine();
+        }
+        void await_resume() const noexcept {}
+    };
+    final_awaiter final_suspend() noexcept { return {}; }
+
+    void unhandled_exception() { this->finish_with(std::current_exception()); }
+
+protected:
+    std::coroutine_handle<> frame() noexcept override {
+        return std::coroutine_handle<task_promise<T>>::from_promise(
+            static_cast<task_promise<T>&>(*this));
+    }
+};
+
+template <class T>
+class task_promise final : public task_promise_base<T> {
+public:
+    task<T> get_return_object() noexcept;
+    template <class U>
+    void return_value(U&& value) {
+        this->store_value(std::forward<U>(value));
+        this->finish_returned();
+    }
+};
+
+template <>
+class task_promise<void> final : public task_promise_base<void> {
+public:
+    task<void> get_return_object() noexcept;
+    void return_void() { this->finish_returned(); }
+};
+
+}  // namespace detail
+
+/// A coroutine, and once scheduled with create_task(), asyncio.Task: a future of its result.
+/// Copies refer to the same task. Must not outlive its loop.
+template <class T>
+class task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using value_type = T;
+
+    task() noexcept = default;
+    task(const task& other) noexcept : p_(other.p_) {
+        if (p_) p_->add_ref();
+    }
+    task(task&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+    task& operator=(task other) noexcept {
+        std::swap(p_, other.p_);
+        return *this;
+    }
+    ~task() {
+        if (p_) p_->release();
+    }
+
+    bool valid() const noexcept { return p_ != nullptr; }
+
+    // -- asyncio.Future's surface (meaningful once scheduled) ----------------------------
+    bool done() const noexcept { return p_->done(); }
+    bool cancelled() const noexcept { return p_->cancelled(); }
+    decltype(auto) result() { return p_->result(); }
+    std::exception_ptr exception() { return p_->exception(); }
+    /// asyncio Task.cancel: requests cancellation; false if the task is already done.
+    bool cancel(std::string message = {}) { return p_->cancel(std::move(message)); }
+    int uncancel() noexcept { return p_->uncancel(); }
+    int cancelling() const noexcept { return p_->cancelling(); }
+    template <class F>
+    callback_id add_done_callback(F&& fn) {
+        return p_->add_done_callback(detail::future_state_base::done_fn(
+            [fn = std::forward<F>(fn)](detail::future_state_base&) mutable { fn(); }));
+    }
+    std::size_t remove_done_callback(callback_id id) noexcept {
+        return p_->remove_done_callback(id);
+    }
+    event_loop& get_loop() const noexcept { return p_->loop(); }
+    std::string get_name() const { return p_->get_name(); }
+    void set_name(std::string name) { p_->set_name(std::move(name)); }
+
+    friend bool operator==(const task& a, const task& b) noexcept { return a.p_ == b.p_; }
+
+    // -- Awaiting ------------------------------------------------------------------------
+    /// A scheduled task: wait until it is done. An unstarted coroutine: run it inline.
+    auto operator co_await() const noexcept { return awaiter{p_}; }
+
+    detail::task_promise<T>* promise() const noexcept { return p_; }
+
+private:
+    friend class detail::task_promise<T>;
+    explicit task(detail::task_promise<T>* p) noexcept : p_(p) {}
+
+    struct awaiter {
+        detail::task_promise<T>* p;
+        detail::state_awaiter<detail::task_promise<T>> scheduled{p};
+
+        bool await_ready() const noexcept { return p->scheduled() && p->done(); }
+
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+            if (p->scheduled()) {
+                scheduled.await_suspend(h);
+                return std::noop_coroutine();
+            }
+            if (p->started()) throw std::runtime_error("coroutine awaited twice");
+            detail::task_base& outer = detail::awaiting_task(h);
+            p->mark_started(outer.loop(), &outer);
+            p->set_continuation(h);
+            return std::coroutine_handle<detail::task_promise<T>>::from_promise(*p);
+        }
+
+        // A scheduled task may have several awaiters: each gets a copy. An inline coroutine
+        // has one: its result is moved out.
+        T await_resume() {
+            if (p->scheduled()) return static_cast<T>(scheduled.await_resume());
+            detail::task_base& outer = *p->root();
+            outer.resume_as_current();
+            if constexpr (std::is_void_v<T>) {
+                p->result();
+            } else {
+                return std::move(p->result());
+            }
+        }
+    };
+
+    detail::task_promise<T>* p_ = nullptr;
+};
+
+template <class T>
+task<T> detail::task_promise<T>::get_return_object() noexcept {
+    return task<T>(this);
+}
+inline task<void> detail::task_promise<void>::get_return_object() noexcept {
+    return task<void>(this);
+}
+
+namespace detail {
+// Keeps the future's state alive while a coroutine is suspended on it.
+template <class T>
+struct future_awaiter {
+    future<T> f;
+    state_awaiter<future_state<T>> a;
+    bool await_ready() const noexcept { return a.await_ready(); }
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+        a.await_suspend(h);
+    }
+    decltype(auto) await_resume() { return a.await_resume(); }
+};
+}  // namespace detail
+
+/// co_await on a future<T>: waits until it is done, then returns its result (or throws).
+/// Awaiting a future of another loop throws std::runtime_error.
+template <class T>
+detail::future_awaiter<T> operator co_await(future<T> f) noexcept {
+    detail::future_state<T>* s = f.state_;
+    return {std::move(f), detail::state_awaiter<detail::future_state<T>>(s)};
+}
+
+/// asyncio.create_task: schedules `coro` on the running loop (its first step runs in the
+/// next iteration) and returns it. Throws std::runtime_error("no running event loop").
+template <class T>
+task<T> create_task(task<T> coro, std::string name = {}) {
+    return get_running_loop().create_task(std::move(coro), std::move(name));
+}
+
+/// asyncio.current_task: the task running now on the running loop, or nullptr outside any
+/// task. The pointer names the task (get_name(), cancel()); it is valid while the task lives.
+detail::task_base* current_task();
+
+/// asyncio.sleep: suspends the calling task for `delay` seconds; sleep(0) yields exactly one
+/// loop iteration. NaN or infinity throw std::invalid_argument.
+inline detail::sleep_awaiter sleep(double delay) noexcept { return detail::sleep_awaiter(delay); }
+template <class Rep, class Period>
+detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
+    return detail::sleep_awaiter(std::chrono::duration<double>(delay).count());
+}
+
+/// asyncio.all_tasks: the running loop's tasks that are not done yet.
+std::vector<detail::task_base*> all_tasks();
+
+template <class T>
+task<T> event_loop::create_task(task<T> coro, std::string name) {
+    check_usable("create_task");
+    detail::task_promise<T>* p = coro.promise();
+    if (p == nullptr) throw std::invalid_argument("create_task needs a coroutine");
+    if (p->started()) throw std::runtime_error("create_task: the coroutine was already started");
+    if (!name.empty()) p->set_name(std::move(name));
+    p->schedule(*this);
+    return coro;
+}
+
+}  // namespace corio

@@ -1,0 +1,175 @@
+// asyncio.Task's state machine, the type-independent half of task<T> (detail/task_base.hpp).
+#include <corio/runners.hpp>
+#include <corio/tasks.hpp>
+
+namespace corio::detail {
+
+task_base::~task_base() {
+    if (scheduled_) loop_access::unlink_task(loop(), this);
+}
+
+void task_base::destroy() noexcept { frame().destroy(); }
+
+bool task_base::cancel(std::string message) {
+    if (done()) return false;
+    ++cancel_requests_;
+    // asyncio: forward to what the task waits on; if that will end the wait with
+    // cancelled_error by itself, nothing more is needed.
+    if (waiting_on_ != nullptr && waiting_on_->cancel_wait(message)) return true;
+    pending_cancel_ = std::make_exception_ptr(cancelled_error(std::move(message)));
+    return true;
+}
+
+int task_base::uncancel() noexcept {
+    if (cancel_requests_ > 0) --cancel_requests_;
+    if (cancel_requests_ == 0) pending_cancel_ = nullptr;  // Python 3.13: drop must_cancel too
+    return cancel_requests_;
+}
+
+std::string task_base::get_name() const {
+    return name_ ? *name_ : "Task-" + std::to_string(id_);
+}
+
+void task_base::set_name(std::string name) { name_ = std::make_unique<std::string>(std::move(name)); }
+
+void task_base::throw_if_cancel_requested() {
+    waiting_on_ = nullptr;
+    task_base* r = root_;
+    if (r->pending_cancel_) [[unlikely]] {
+        std::rethrow_exception(std::exchange(r->pending_cancel_, nullptr));
+    }
+}
+
+void task_base::schedule(event_loop& loop) {
+    bind_loop(loop);
+    scheduled_ = true;
+    started_ = true;
+    id_ = loop_access::next_task_id(loop);
+    loop_access::link_task(loop, this);
+    add_ref();  // the running reference, dropped when the coroutine finishes
+    loop_access::push_ready(loop, ready_entry::of(frame()));
+}
+
+void task_base::mark_started(event_loop& loop, task_base* root) noexcept {
+    bind_loop(loop);
+    started_ = true;
+    root_ = root;
+}
+
+void task_base::resume_as_current() noexcept { loop_access::set_current_task(loop(), root_); }
+
+void task_base::finish_with(std::exception_ptr error) {
+    if (scheduled_) loop_access::unlink_task(loop(), this);
+    if (!scheduled_) {
+        // An inline-awaited coroutine: its awaiter rethrows.
+        set_exception(std::move(error));
+        return;
+    }
+    try {
+        std::rethrow_exception(error);
+    } catch (const cancelled_error& c) {
+        finish_cancelled(c.message());  // asyncio: CancelledError out of the coroutine
+        return;
+    } catch (...) {
+    }
+    set_exception(std::move(error));
+}
+
+void task_base::finish_returned() {
+    if (scheduled_) loop_access::unlink_task(loop(), this);
+    if (scheduled_ && pending_cancel_) {
+        // Cancelled during its last step (asyncio: _must_cancel at StopIteration).
+        std::string message;
+        try {
+            std::rethrow_exception(std::exchange(pending_cancel_, nullptr));
+        } catch (const cancelled_error& c) {
+            message = c.message();
+        }
+        store_value_as_cancelled();
+        finish_cancelled(std::move(message));
+        return;
+    }
+    finish();
+}
+
+}  // namespace corio::detail
+
+namespace corio {
+
+void detail::loop_access::link_task(event_loop& loop, task_base* t) noexcept {
+    t->next_task = loop.tasks_;
+    t->prev_task = nullptr;
+    if (loop.tasks_ != nullptr) loop.tasks_->prev_task = t;
+    loop.tasks_ = t;
+}
+
+void detail::loop_access::unlink_task(event_loop& loop, task_base* t) noexcept {
+    if (t->prev_task != nullptr) {
+        t->prev_task->next_task = t->next_task;
+    } else if (loop.tasks_ == t) {
+        loop.tasks_ = t->next_task;
+    } else {
+        return;  // not linked
+    }
+    if (t->next_task != nullptr) t->next_task->prev_task = t->prev_task;
+    t->next_task = t->prev_task = nullptr;
+}
+
+// close() with tasks still pending: each is reported (asyncio's "Task was destroyed but it
+// is pending!"), loses its running reference, and so its frame is destroyed once nobody
+// else holds the task. Nothing resumes it: the loop is closed.
+void event_loop::close_pending_tasks() noexcept {
+    while (tasks_ != nullptr) {
+        detail::task_base* t = tasks_;
+        detail::loop_access::unlink_task(*this, t);
+        call_exception_handler({"Task was destroyed but it is pending!", nullptr, t->get_name()});
+        t->release();
+    }
+}
+
+detail::task_base* current_task() { return detail::loop_access::current_task(get_running_loop()); }
+
+std::vector<detail::task_base*> all_tasks() {
+    std::vector<detail::task_base*> out;
+    for (detail::task_base* t = detail::loop_access::first_task(get_running_loop()); t != nullptr;
+         t = t->next_task) {
+        out.push_back(t);
+    }
+    return out;
+}
+
+}  // namespace corio
+
+namespace corio::detail {
+
+void cancel_all_tasks(event_loop& loop) {
+    std::vector<task_base*> pending;
+    for (task_base* t = loop_access::first_task(loop); t != nullptr; t = t->next_task) {
+        t->add_ref();
+        pending.push_back(t);
+    }
+    if (pending.empty()) return;
+    struct release_all {
+        std::vector<task_base*>& tasks;
+        ~release_all() {
+            for (task_base* t : tasks) t->release();
+        }
+    } guard{pending};
+    std::size_t remaining = pending.size();
+    for (task_base* t : pending) {
+        t->cancel({});
+        t->add_done_callback(future_state_base::done_fn([&remaining, &loop](future_state_base&) {
+            if (--remaining == 0) loop.stop();
+        }));
+    }
+    loop.run_forever();
+    for (task_base* t : pending) {
+        if (!t->done() || t->cancelled()) continue;
+        if (std::exception_ptr error = t->exception()) {
+            loop.call_exception_handler(
+                {"unhandled exception during run() shutdown", error, t->get_name()});
+        }
+    }
+}
+
+}  // namespace corio::detail

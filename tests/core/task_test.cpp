@@ -1,0 +1,265 @@
+// task<T>, create_task, cancellation, sleep and run(): asyncio's Task rules, one test each.
+#include "../support/manual_clock_loop.hpp"
+
+#include <corio/runners.hpp>
+#include <corio/tasks.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace corio {
+namespace {
+
+using test::manual_clock_loop;
+
+task<int> forty_two() { co_return 42; }
+
+task<int> add_one(task<int> inner) { co_return co_await std::move(inner) + 1; }
+
+task<void> fail() {
+    throw std::runtime_error("failed");
+    co_return;
+}
+
+TEST(task, create_task_runs_the_coroutine_in_a_later_iteration) {
+    manual_clock_loop t;
+    task<int> tk = t.loop.create_task(forty_two());
+    EXPECT_FALSE(tk.done());
+    EXPECT_EQ(t.loop.run_until_complete(tk), 42);
+    EXPECT_TRUE(tk.done());
+    EXPECT_EQ(tk.result(), 42);
+}
+
+TEST(task, awaiting_a_coroutine_runs_it_inline) {
+    manual_clock_loop t;
+    EXPECT_EQ(t.loop.run_until_complete(add_one(forty_two())), 43);
+}
+
+TEST(task, an_exception_reaches_the_awaiter) {
+    manual_clock_loop t;
+    auto outer = []() -> task<std::string> {
+        try {
+            co_await fail();
+        } catch (const std::runtime_error& e) {
+            co_return e.what();
+        }
+        co_return "no exception";
+    };
+    EXPECT_EQ(t.loop.run_until_complete(outer()), "failed");
+    EXPECT_THROW(t.loop.run_until_complete(fail()), std::runtime_error);
+}
+
+TEST(task, awaiting_a_future_returns_its_result) {
+    manual_clock_loop t;
+    future<int> f = t.loop.create_future<int>();
+    t.loop.call_later(1.0, [&] { f.set_result(7); });
+    auto waiter = [](future<int> fut) -> task<int> { co_return co_await fut; };
+    EXPECT_EQ(t.loop.run_until_complete(waiter(f)), 7);
+}
+
+TEST(task, cancel_throws_cancelled_error_at_the_suspension_point) {
+    manual_clock_loop t;
+    std::string seen;
+    auto sleeper = [](std::string& seen) -> task<void> {
+        try {
+            co_await sleep(10.0);
+        } catch (const cancelled_error& e) {
+            seen = e.message();
+            throw;
+        }
+    };
+    task<void> tk = t.loop.create_task(sleeper(seen));
+    t.loop.call_later(1.0, [&] { EXPECT_TRUE(tk.cancel("enough")); });
+    EXPECT_THROW(t.loop.run_until_complete(tk), cancelled_error);
+    EXPECT_EQ(seen, "enough");
+    EXPECT_TRUE(tk.cancelled());
+    EXPECT_FALSE(tk.cancel());  // done: false
+    EXPECT_LT(t.loop.time(), 5.0);  // the timer was cancelled, not waited for
+}
+
+TEST(task, a_task_that_swallows_cancellation_is_not_cancelled) {
+    manual_clock_loop t;
+    auto stubborn = []() -> task<int> {
+        try {
+            co_await sleep(10.0);
+        } catch (const cancelled_error&) {
+            co_return 5;
+        }
+        co_return 0;
+    };
+    task<int> tk = t.loop.create_task(stubborn());
+    t.loop.call_soon([&] { tk.cancel(); });
+    EXPECT_EQ(t.loop.run_until_complete(tk), 5);
+    EXPECT_FALSE(tk.cancelled());
+    EXPECT_EQ(tk.cancelling(), 1);
+    EXPECT_EQ(tk.uncancel(), 0);
+}
+
+TEST(task, a_task_cancelled_before_its_first_step_never_runs_its_body) {
+    manual_clock_loop t;
+    bool ran = false;
+    auto body = [](bool& ran) -> task<void> {
+        ran = true;
+        co_return;
+    };
+    task<void> tk = t.loop.create_task(body(ran));
+    tk.cancel();
+    EXPECT_THROW(t.loop.run_until_complete(tk), cancelled_error);
+    EXPECT_FALSE(ran);
+}
+
+TEST(task, cancellation_wins_over_a_future_completed_in_the_same_iteration) {
+    manual_clock_loop t;
+    future<int> f = t.loop.create_future<int>();
+    auto waiter = [](future<int> fut) -> task<int> { co_return co_await fut; };
+    task<int> tk = t.loop.create_task(waiter(f));
+    t.loop.call_later(1.0, [&] {
+        f.set_result(1);  // schedules the task's wake-up...
+        tk.cancel();      // ...and the cancel arrives before it runs
+    });
+    EXPECT_THROW(t.loop.run_until_complete(tk), cancelled_error);
+    EXPECT_TRUE(tk.cancelled());
+}
+
+TEST(task, sleep_zero_yields_exactly_one_iteration) {
+    manual_clock_loop t;
+    std::vector<std::string> order;
+    auto worker = [](std::vector<std::string>& order, std::string name) -> task<void> {
+        order.push_back(name + "1");
+        co_await sleep(0);
+        order.push_back(name + "2");
+    };
+    task<void> a = t.loop.create_task(worker(order, "a"));
+    task<void> b = t.loop.create_task(worker(order, "b"));
+    t.loop.run_until_complete(b);
+    EXPECT_EQ(order, (std::vector<std::string>{"a1", "b1", "a2", "b2"}));
+}
+
+TEST(task, sleep_waits_on_the_loop_clock) {
+    manual_clock_loop t;
+    auto sleeper = [](event_loop& loop) -> task<double> {
+        double start = loop.time();
+        co_await sleep(std::chrono::milliseconds(1500));
+        co_return loop.time() - start;
+    };
+    EXPECT_DOUBLE_EQ(t.loop.run_until_complete(sleeper(t.loop)), 1.5);
+}
+
+TEST(task, awaiting_itself_is_an_error) {
+    manual_clock_loop t;
+    task<void> self;
+    auto body = [](task<void>& self) -> task<void> {
+        co_await sleep(0);
+        co_await self;
+    };
+    self = t.loop.create_task(body(self));
+    try {
+        t.loop.run_until_complete(self);
+        ADD_FAILURE();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot await on itself"), std::string::npos);
+    }
+}
+
+TEST(task, awaiting_another_loops_future_is_an_error) {
+    manual_clock_loop a, b;
+    future<int> foreign = b.loop.create_future<int>();
+    auto waiter = [](future<int> fut) -> task<int> { co_return co_await fut; };
+    try {
+        a.loop.run_until_complete(waiter(foreign));
+        ADD_FAILURE();
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("different loop"), std::string::npos);
+    }
+}
+
+TEST(task, names_current_task_and_all_tasks) {
+    manual_clock_loop t;
+    std::string name;
+    std::size_t count = 0;
+    bool current_is_self = false;
+    auto body = [&]() -> task<void> {
+        name = current_task()->get_name();
+        count = all_tasks().size();
+        co_await sleep(0);
+        current_is_self = current_task() != nullptr;
+    };
+    task<void> tk = t.loop.create_task(body(), "worker");
+    t.loop.run_until_complete(tk);
+    EXPECT_EQ(name, "worker");
+    EXPECT_EQ(count, 1u);
+    EXPECT_TRUE(current_is_self);
+    task<int> unnamed = t.loop.create_task(forty_two());
+    EXPECT_EQ(unnamed.get_name().rfind("Task-", 0), 0u);
+    t.loop.run_until_complete(unnamed);
+}
+
+TEST(task, closing_a_loop_with_pending_tasks_reports_each) {
+    std::vector<std::string> reports;
+    {
+        manual_clock_loop t;
+        t.loop.set_exception_handler([&](event_loop&, const exception_context& c) {
+            reports.push_back(c.message + " " + c.source);
+        });
+        auto forever = [](future<void> f) -> task<void> { co_await f; };
+        future<void> never = t.loop.create_future();
+        task<void> a = t.loop.create_task(forever(never), "a");
+        t.loop.create_task(forever(never), "b");
+        t.run_once();
+        t.loop.close();
+    }
+    ASSERT_EQ(reports.size(), 2u);
+    EXPECT_NE(reports[0].find("Task was destroyed but it is pending!"), std::string::npos);
+}
+
+TEST(task, an_exception_nobody_retrieves_is_reported) {
+    manual_clock_loop t;
+    std::vector<std::string> reports;
+    t.loop.set_exception_handler(
+        [&](event_loop&, const exception_context& c) { reports.push_back(c.message); });
+    t.loop.create_task(fail());
+    t.run_once();
+    EXPECT_EQ(reports, (std::vector<std::string>{"Future exception was never retrieved"}));
+}
+
+// -- run() --------------------------------------------------------------------------------
+
+task<int> main_with_leftover(bool& leftover_cancelled) {
+    auto leftover = [](bool& flag) -> task<void> {
+        try {
+            co_await sleep(3600.0);
+        } catch (const cancelled_error&) {
+            flag = true;
+            throw;
+        }
+    };
+    create_task(leftover(leftover_cancelled));
+    co_await sleep(0.001);
+    co_return 3;
+}
+
+TEST(run, returns_the_result_and_cancels_leftover_tasks) {
+    bool leftover_cancelled = false;
+    EXPECT_EQ(run(main_with_leftover(leftover_cancelled)), 3);
+    EXPECT_TRUE(leftover_cancelled);
+    EXPECT_THROW(get_event_loop(), std::runtime_error);  // reset after run()
+}
+
+TEST(run, propagates_the_main_exception) { EXPECT_THROW(run(fail()), std::runtime_error); }
+
+TEST(run, cannot_be_called_from_a_running_loop) {
+    auto nested = []() -> task<std::string> {
+        try {
+            run(forty_two());
+        } catch (const std::runtime_error& e) {
+            co_return e.what();
+        }
+        co_return "no error";
+    };
+    EXPECT_EQ(run(nested()), "run() cannot be called from a running event loop");
+}
+
+}  // namespace
+}  // namespace corio
