@@ -27,7 +27,7 @@ void future_state_base::check_pending(const char* what) const {
 
 void future_state_base::check_result() {
     switch (status_) {
-        case future_status::cancelled: throw cancelled_error(cancel_message_);
+        case future_status::cancelled: std::rethrow_exception(exception_);
         case future_status::pending: throw invalid_state_error("Result is not ready.");
         case future_status::finished: break;
     }
@@ -37,7 +37,7 @@ void future_state_base::check_result() {
 
 std::exception_ptr future_state_base::exception() {
     switch (status_) {
-        case future_status::cancelled: throw cancelled_error(cancel_message_);
+        case future_status::cancelled: std::rethrow_exception(exception_);
         case future_status::pending: throw invalid_state_error("Exception is not set.");
         case future_status::finished: break;
     }
@@ -60,7 +60,8 @@ bool future_state_base::cancel(std::string message) {
 
 void future_state_base::finish_cancelled(std::string message) {
     status_ = future_status::cancelled;
-    cancel_message_ = std::move(message);
+    exception_ = std::make_exception_ptr(cancelled_error(std::move(message)));
+    exception_retrieved_ = true;  // a cancellation is not an error to report
     schedule_callbacks();
 }
 
@@ -74,7 +75,7 @@ callback_id future_state_base::add_done_callback(done_fn fn) {
     if (!has_callbacks()) {
         first_ = {id, std::move(fn), {}};
     } else {
-        more_.push_back({id, std::move(fn), {}});
+        push_more({id, std::move(fn), {}});
     }
     if (done()) schedule_callbacks();
     return id;
@@ -85,27 +86,38 @@ void future_state_base::add_waiter(std::coroutine_handle<> waiter) {
     if (!has_callbacks()) {
         first_ = {id, {}, waiter};
     } else {
-        more_.push_back({id, {}, waiter});
+        push_more({id, {}, waiter});
     }
     if (done()) schedule_callbacks();
 }
 
+void future_state_base::push_more(done_callback c) {
+    if (!more_) more_ = std::make_unique<std::vector<done_callback>>();
+    more_->push_back(std::move(c));
+}
+
 std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
     if (done()) return 0;  // already handed to the loop, as asyncio's emptied list
+    return detach_done_callback(id);
+}
+
+std::size_t future_state_base::detach_done_callback(callback_id id) noexcept {
+    if (id == 0) return 0;
     if (first_.id == id) {
         // Keep registration order: the oldest of more_ becomes the inline one.
-        if (more_.empty()) {
+        if (more_empty()) {
             first_ = {0, {}, {}};
         } else {
-            first_ = std::move(more_.front());
-            more_.erase(more_.begin());
+            first_ = std::move(more_->front());
+            more_->erase(more_->begin());
         }
         return 1;
     }
-    auto it = std::find_if(more_.begin(), more_.end(),
+    if (!more_) return 0;
+    auto it = std::find_if(more_->begin(), more_->end(),
                            [id](const done_callback& c) { return c.id == id; });
-    if (it == more_.end()) return 0;
-    more_.erase(it);
+    if (it == more_->end()) return 0;
+    more_->erase(it);
     return 1;
 }
 
@@ -114,7 +126,7 @@ std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
 // ready entry instead of n.
 void future_state_base::schedule_callbacks() {
     if (!has_callbacks() || batch_scheduled_) return;
-    if (more_.empty() && first_.waiter) {
+    if (more_empty() && first_.waiter) {
         // The common case, one awaiting coroutine: it becomes a ready entry of its own.
         loop_access::push_ready(*loop_, ready_entry::of(std::exchange(first_.waiter, {})));
         first_.id = 0;
@@ -129,12 +141,13 @@ void future_state_base::run_callbacks() noexcept {
     // Taken out first: a callback that adds another schedules a new batch, as asyncio's
     // add_done_callback on a done future calls call_soon.
     done_callback first = std::exchange(first_, {0, {}, {}});
-    std::vector<done_callback> more;
-    more.swap(more_);
+    std::unique_ptr<std::vector<done_callback>> more = std::move(more_);
     run_one(first);
-    for (done_callback& c : more) run_one(c);
-    more.clear();
-    if (more_.empty()) more_.swap(more);  // keep the capacity: no alloc next time
+    if (more) {
+        for (done_callback& c : *more) run_one(c);
+        more->clear();
+        if (!more_) more_ = std::move(more);  // keep the capacity: no alloc next time
+    }
 }
 
 void future_state_base::run_one(done_callback& c) noexcept {

@@ -9,9 +9,11 @@
 namespace {
 
 std::atomic<std::uint64_t> count{0};
+std::atomic<std::uint64_t> bytes{0};
 
 void* counted_alloc(std::size_t size, std::size_t align) {
     count.fetch_add(1, std::memory_order_relaxed);
+    bytes.fetch_add(size, std::memory_order_relaxed);
     if (size == 0) size = 1;
     void* p = align <= alignof(std::max_align_t)
                   ? std::malloc(size)
@@ -24,6 +26,7 @@ void* counted_alloc(std::size_t size, std::size_t align) {
 
 namespace corio::test {
 std::uint64_t allocation_count() noexcept { return count.load(std::memory_order_relaxed); }
+std::uint64_t allocated_bytes() noexcept { return bytes.load(std::memory_order_relaxed); }
 }  // namespace corio::test
 
 void* operator new(std::size_t size) { return counted_alloc(size, alignof(std::max_align_t)); }

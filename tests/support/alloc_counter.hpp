@@ -6,8 +6,9 @@
 
 namespace corio::test {
 
-// Allocations made by any thread since the program started.
+// Allocations made by any thread since the program started, and their requested bytes.
 std::uint64_t allocation_count() noexcept;
+std::uint64_t allocated_bytes() noexcept;
 
 class allocation_scope {
 public:

@@ -13,6 +13,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -38,8 +39,9 @@ enum class future_status : std::uint8_t { pending, finished, cancelled };
 // batch_scheduled_ says whether a loop callback that will run them is queued.
 class future_state_base {
 public:
-    // Three pointers of captures inline; done callbacks are few and short.
-    using done_fn = inline_function<void(future_state_base&), 24>;
+    // Two pointers of captures inline: done callbacks are few and short, and every task
+    // carries one slot.
+    using done_fn = inline_function<void(future_state_base&), 16>;
 
     explicit future_state_base(event_loop& loop) noexcept : loop_(&loop) {}
     future_state_base(const future_state_base&) = delete;
@@ -66,6 +68,9 @@ public:
 
     callback_id add_done_callback(done_fn fn);
     std::size_t remove_done_callback(callback_id id) noexcept;
+    // Removes the callback whether or not the future is done, as long as it has not run yet
+    // (what combinators need before their frame goes away).
+    std::size_t detach_done_callback(callback_id id) noexcept;
     // A coroutine to resume once done: a ready-queue entry, not a type-erased callable.
     void add_waiter(std::coroutine_handle<> waiter);
 
@@ -86,23 +91,26 @@ private:
     };
 
     void report_unretrieved() noexcept;
-    bool has_callbacks() const noexcept { return first_.id != 0 || !more_.empty(); }
+    bool has_callbacks() const noexcept { return first_.id != 0 || (more_ && !more_->empty()); }
+    bool more_empty() const noexcept { return !more_ || more_->empty(); }
+    void push_more(done_callback c);
     void schedule_callbacks();
     void run_callbacks() noexcept;
     void run_one(done_callback& c) noexcept;
 
     event_loop* loop_ = nullptr;
     std::uint32_t refs_ = 1;
+    std::uint32_t next_id_ = 1;
     future_status status_ = future_status::pending;
     bool exception_retrieved_ = false;  // asyncio's __log_traceback, inverted
     bool batch_scheduled_ = false;
-    callback_id next_id_ = 1;
+    // The exception set with set_exception, or, once cancelled, the cancelled_error to throw
+    // (made at cancel time: a cancelled future pays for its message, others do not).
     std::exception_ptr exception_;
-    std::string cancel_message_;
     // The first callback lives inline (the common case: one awaiter); more go to `more_`,
     // which allocates on the second add only. Order of registration: first_, then more_.
     done_callback first_{0, {}, {}};  // id 0: empty
-    std::vector<done_callback> more_;
+    std::unique_ptr<std::vector<done_callback>> more_;  // allocated on a second callback
 };
 
 // The state of a future<T> (Base = future_state_base), or of a task<T> (Base = task_base).
