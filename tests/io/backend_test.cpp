@@ -3,24 +3,35 @@
 #include "../support/backend_param.hpp"
 
 #include <corio/futures.hpp>
+#include <corio/log.hpp>
 
 #include <fcntl.h>
+#include <liburing.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 namespace corio {
 namespace {
 
 using test::backend_test;
 
-// Reads up to 16 bytes from a pipe; completes on the loop by recording that it ran.
+// Reads up to 16 bytes from a pipe; completes on the loop by recording that it ran. On
+// io_uring the result comes from the CQE of the read prep() describes (try_now() is epoll's).
 class pipe_read_op final : public detail::io_op {
 public:
     explicit pipe_read_op(int fd) : fd_(fd) {}
-    void prep(io_uring_sqe&) noexcept override {}
+    void prep(io_uring_sqe& sqe) noexcept override {
+        io_uring_prep_read(&sqe, fd_, buf, sizeof buf, -1);  // -1: a pipe has no offset
+    }
     int fd() const noexcept override { return fd_; }
     detail::interest wants() const noexcept override { return detail::interest::read; }
     detail::attempt try_now() noexcept override {
@@ -82,6 +93,14 @@ TEST_P(backend_contract, a_wake_from_another_thread_ends_an_unbounded_poll) {
     // level-held until consumed.
     std::thread other([&] { b->get_waker().wake(); });
     poll_and_run(*b, std::chrono::nanoseconds(-1), stats);
+    // A blocking wait may also end early, with EINTR and no signal at all: after a thread's
+    // io_uring ring is closed (here, by the io_uring case that ran just before), the kernel's
+    // ring-exit work interrupts that thread with task work (TWA_SIGNAL), and epoll_wait is
+    // never restarted. A loop just polls again, and so does this test; the wake-up is still
+    // pending then, so these polls return at once.
+    for (int i = 0; i < 3 && stats.wakeups_received == 0; ++i) {
+        poll_and_run(*b, std::chrono::nanoseconds(-1), stats);
+    }
     other.join();
     EXPECT_EQ(stats.wakeups_received, 1u);
 }
@@ -150,6 +169,22 @@ TEST_P(backend_contract, a_cancelled_op_completes_with_ecanceled_and_the_fd_stay
     EXPECT_EQ(again.result, 2);
 }
 
+// The cancel loses the race: the data is there before the op is even submitted, so the op
+// completes with what it read (and owns those bytes), not with -ECANCELED.
+TEST_P(backend_contract, a_cancel_that_comes_too_late_keeps_the_real_result) {
+    CORIO_BACKEND_OR_SKIP(b);
+    pipe_pair p;
+    ASSERT_EQ(::write(p.w, "abc", 3), 3);
+    loop_stats stats;
+    pipe_read_op op(p.r);
+    b->start(op);
+    b->cancel(op);
+    poll_and_run(*b, std::chrono::seconds(5), stats);
+    EXPECT_EQ(op.completions, 1);
+    EXPECT_EQ(op.result, 3);
+    EXPECT_EQ(b->pending_ops(), 0u);
+}
+
 TEST_P(backend_contract, two_readers_on_one_fd_is_an_error) {
     CORIO_BACKEND_OR_SKIP(b);
     pipe_pair p;
@@ -162,7 +197,142 @@ TEST_P(backend_contract, two_readers_on_one_fd_is_an_error) {
     EXPECT_EQ(first.completions, 1);
 }
 
+// A loop may be built on one thread and run on another (io_uring: the ring's single issuer
+// must be the thread that runs it, not the one that built it).
+TEST_P(backend_contract, a_backend_built_on_one_thread_runs_on_another) {
+    CORIO_BACKEND_OR_SKIP(b);
+    pipe_pair p;
+    pipe_read_op op(p.r);
+    loop_stats stats;
+    std::thread runner([&] {
+        b->start(op);
+        ASSERT_EQ(::write(p.w, "go", 2), 2);
+        poll_and_run(*b, std::chrono::seconds(5), stats);
+    });
+    runner.join();
+    EXPECT_EQ(op.completions, 1);
+    EXPECT_EQ(op.result, 2);
+}
+
+// A loop busy with callbacks polls with a zero timeout only. I/O that finishes meanwhile must
+// still reach it: with DEFER_TASKRUN the kernel posts a completion only when asked to.
+TEST_P(backend_contract, zero_timeout_polls_alone_deliver_a_completion) {
+    CORIO_BACKEND_OR_SKIP(b);
+    pipe_pair p;
+    pipe_read_op op(p.r);
+    loop_stats stats;
+    b->start(op);
+    poll_and_run(*b, std::chrono::nanoseconds(0), stats);  // submitted, nothing to read yet
+    ASSERT_EQ(::write(p.w, "z", 1), 1);
+    for (int i = 0; i < 5000 && op.completions == 0; ++i) {
+        poll_and_run(*b, std::chrono::nanoseconds(0), stats);
+        if (op.completions == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(op.completions, 1);
+    EXPECT_EQ(op.result, 1);
+    EXPECT_EQ(b->pending_ops(), 0u);
+}
+
 CORIO_INSTANTIATE_BACKENDS(backend_contract);
+
+// Sets (or, with nullopt, unsets) an environment variable for one scope, then restores it.
+class scoped_env {
+public:
+    scoped_env(const char* name, std::optional<std::string> value) : name_(name) {
+        if (const char* old = std::getenv(name))
+            old_ = old;
+        if (value) {
+            ::setenv(name, value->c_str(), 1);
+        } else {
+            ::unsetenv(name);
+        }
+    }
+    ~scoped_env() {
+        if (old_) {
+            ::setenv(name_, old_->c_str(), 1);
+        } else {
+            ::unsetenv(name_);
+        }
+    }
+    scoped_env(const scoped_env&) = delete;
+    scoped_env& operator=(const scoped_env&) = delete;
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
+// Collects corio::log lines for one scope; forgets the backend probe on entry and exit, so
+// that neither an earlier test's probe nor this one's leaks across.
+class selection_scope {
+public:
+    selection_scope() {
+        detail::reset_backend_probe_for_tests();
+        previous_ = set_log_sink([this](log_level level, std::string_view message) {
+            std::lock_guard lock(mutex_);
+            lines_.push_back(std::string(to_string(level)) + ": " + std::string(message));
+        });
+    }
+    ~selection_scope() {
+        set_log_sink(std::move(previous_));
+        detail::reset_backend_probe_for_tests();
+    }
+    std::vector<std::string> lines() {
+        std::lock_guard lock(mutex_);
+        return lines_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::string> lines_;
+    log_sink previous_;
+};
+
+// Pins the fallback: with ring setup forced to fail (CORIO_URING_FORCE_FAIL=1, read when a
+// ring is set up), automatic selection
+//   1. probes io_uring once, fails, logs one warning that says why, and returns epoll;
+//   2. answers later selections from the cached probe: epoll again, nothing more logged,
+//      also for a loop built by the default policy;
+// and asking for io_uring by name still fails, with the reason.
+TEST(backend_selection, automatic_falls_back_to_epoll_and_says_why_once) {
+    scoped_env force("CORIO_URING_FORCE_FAIL", "1");
+    scoped_env backend("CORIO_BACKEND", std::nullopt);
+    selection_scope scope;
+
+    EXPECT_EQ(detail::make_backend(backend_kind::automatic)->name(), "epoll");
+    EXPECT_EQ(detail::make_backend(backend_kind::automatic)->name(), "epoll");
+    event_loop loop;
+    EXPECT_EQ(loop.backend_name(), "epoll");
+
+    std::vector<std::string> lines = scope.lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].rfind("warning: io_uring unavailable (", 0), 0u) << lines[0];
+    EXPECT_NE(lines[0].find("CORIO_URING_FORCE_FAIL"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("); using epoll"), std::string::npos) << lines[0];
+
+    try {
+        detail::make_backend(backend_kind::io_uring);
+        ADD_FAILURE() << "io_uring was created although its setup was forced to fail";
+    } catch (const std::system_error& e) {
+        EXPECT_NE(std::string(e.what()).find("CORIO_URING_FORCE_FAIL"), std::string::npos);
+    }
+    EXPECT_EQ(scope.lines().size(), 1u);
+}
+
+TEST(backend_selection, automatic_prefers_io_uring_and_says_nothing) {
+    scoped_env force("CORIO_URING_FORCE_FAIL", std::nullopt);
+    scoped_env backend("CORIO_BACKEND", std::nullopt);
+    try {
+        detail::make_backend(backend_kind::io_uring);
+    } catch (const std::exception& e) {
+        GTEST_SKIP() << "io_uring unavailable: " << e.what();
+    }
+    selection_scope scope;
+    EXPECT_EQ(detail::make_backend(backend_kind::automatic)->name(), "io_uring");
+    EXPECT_EQ(detail::make_backend(backend_kind::automatic)->name(), "io_uring");
+    EXPECT_TRUE(scope.lines().empty());
+}
 
 TEST(backend_selection, an_unknown_corio_backend_value_is_an_error) {
     ::setenv("CORIO_BACKEND", "kqueue", 1);

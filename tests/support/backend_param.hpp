@@ -16,9 +16,15 @@ namespace corio {
 // gtest prints parameters with this (found by ADL): "io_uring" rather than "4-byte object".
 inline void PrintTo(backend_kind kind, std::ostream* os) {
     switch (kind) {
-        case backend_kind::io_uring: *os << "io_uring"; return;
-        case backend_kind::epoll: *os << "epoll"; return;
-        case backend_kind::automatic: *os << "automatic"; return;
+        case backend_kind::io_uring:
+            *os << "io_uring";
+            return;
+        case backend_kind::epoll:
+            *os << "epoll";
+            return;
+        case backend_kind::automatic:
+            *os << "automatic";
+            return;
     }
     *os << "backend_kind(" << static_cast<int>(kind) << ')';
 }
