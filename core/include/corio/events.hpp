@@ -248,6 +248,8 @@ private:
 
     template <class F>
     timer_handle schedule_timer(std::int64_t deadline_ns, F&& fn, const char* what);
+    template <class T, class Future>
+    T run_until_done(Future& f);
     static std::int64_t seconds_to_ns(double seconds, const char* what);
 
     std::unique_ptr<detail::backend> backend_;

@@ -252,8 +252,9 @@ future<T> event_loop::create_future() {
     return future<T>(*this);
 }
 
-template <class T>
-T event_loop::run_until_complete(future<T> f) {
+// Shared by run_until_complete(future) and run_until_complete(task): both are futures.
+template <class T, class Future>
+T event_loop::run_until_done(Future& f) {
     check_can_run();
     if (&f.get_loop() != this) {
         throw std::invalid_argument(
@@ -273,6 +274,11 @@ T event_loop::run_until_complete(future<T> f) {
     } else {
         return std::move(f.result());
     }
+}
+
+template <class T>
+T event_loop::run_until_complete(future<T> f) {
+    return run_until_done<T>(f);
 }
 
 }  // namespace corio

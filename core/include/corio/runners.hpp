@@ -50,25 +50,7 @@ T run(task<T> main, std::optional<bool> debug = std::nullopt) {
 template <class T>
 T event_loop::run_until_complete(task<T> t) {
     if (!t.promise()->scheduled()) t = create_task(std::move(t));
-    check_can_run();
-    if (&t.get_loop() != this) {
-        throw std::invalid_argument(
-            "The future belongs to a different loop than the one specified as the loop argument");
-    }
-    callback_id id = t.add_done_callback([this] { stop(); });
-    try {
-        run_forever();
-    } catch (...) {
-        t.remove_done_callback(id);
-        throw;
-    }
-    t.remove_done_callback(id);
-    if (!t.done()) throw std::runtime_error("Event loop stopped before Future completed.");
-    if constexpr (std::is_void_v<T>) {
-        t.result();
-    } else {
-        return std::move(t.result());
-    }
+    return run_until_done<T>(t);
 }
 
 }  // namespace corio
