@@ -23,4 +23,6 @@
 #include <corio/log.hpp>
 #include <corio/runners.hpp>
 #include <corio/stats.hpp>
+#include <corio/taskgroups.hpp>
 #include <corio/tasks.hpp>
+#include <corio/timeouts.hpp>

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <stdexcept>
+#include <exception>
 #include <string>
+#include <vector>
 
 namespace corio {
 
@@ -78,6 +80,17 @@ public:
 class broken_barrier_error : public std::runtime_error {
 public:
     broken_barrier_error() : std::runtime_error("barrier is broken") {}
+};
+
+/// ExceptionGroup, as task_group raises it: every error its children (and its body) raised.
+class exception_group : public std::runtime_error {
+public:
+    explicit exception_group(std::vector<std::exception_ptr> errors)
+        : std::runtime_error("unhandled errors in a task_group (" +
+                             std::to_string(errors.size()) + " sub-exception" +
+                             (errors.size() == 1 ? ")" : "s)")),
+          exceptions(std::move(errors)) {}
+    std::vector<std::exception_ptr> exceptions;
 };
 
 }  // namespace corio

@@ -47,10 +47,4 @@ T run(task<T> main, std::optional<bool> debug = std::nullopt) {
     return loop.run_until_complete(loop.create_task(std::move(main)));
 }
 
-template <class T>
-T event_loop::run_until_complete(task<T> t) {
-    if (!t.promise()->scheduled()) t = create_task(std::move(t));
-    return run_until_done<T>(t);
-}
-
 }  // namespace corio

@@ -348,65 +348,12 @@ task<T> event_loop::create_task(task<T> coro, std::string name) {
     return coro;
 }
 
-}  // namespace corio
-
-namespace corio {
-
-namespace detail {
 template <class T>
-using gather_result_t = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
-}
-
-/// asyncio.gather for tasks of one type: schedules the coroutines not yet scheduled, waits
-/// for all of them and returns their results in order (void for task<void>). The first child
-/// to fail or be cancelled makes gather throw that error at once; the other children keep
-/// running, as asyncio's. Cancelling the gather cancels every child.
-template <class T>
-task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
-    event_loop& loop = get_running_loop();
-    for (task<T>& c : children) {
-        if (!c.promise()->scheduled()) c = loop.create_task(std::move(c));
-    }
-    // Lives in this frame; the guard detaches every callback that has not run when gather
-    // returns early (first error, cancellation), so none can reach a dead frame.
-    struct progress {
-        std::size_t remaining;
-        future<void> wake;
-        std::vector<task<T>>& children;
-        std::vector<callback_id> ids;
-        ~progress() {
-            for (std::size_t i = 0; i < ids.size(); ++i) {
-                children[i].promise()->detach_done_callback(ids[i]);
-            }
-        }
-    } state{children.size(), loop.create_future(), children, {}};
-    if (children.empty()) state.wake.set_result();
-    state.ids.reserve(children.size());
-    for (task<T>& c : children) {
-        state.ids.push_back(c.promise()->add_done_callback(detail::future_state_base::done_fn(
-            [s = &state](detail::future_state_base& child) {
-                if (s->wake.done()) return;
-                bool failed = child.cancelled() || child.exception() != nullptr;
-                if (failed || --s->remaining == 0) s->wake.set_result();
-            })));
-    }
-    try {
-        co_await state.wake;
-    } catch (const cancelled_error&) {
-        for (task<T>& c : children) c.cancel();
-        throw;
-    }
-    for (task<T>& c : children) {
-        if (c.done() && (c.cancelled() || c.exception() != nullptr)) c.result();  // rethrows
-    }
-    if constexpr (std::is_void_v<T>) {
-        co_return;
-    } else {
-        std::vector<T> results;
-        results.reserve(children.size());
-        for (task<T>& c : children) results.push_back(std::move(c.result()));
-        co_return results;
-    }
+T event_loop::run_until_complete(task<T> t) {
+    if (!t.promise()->scheduled()) t = create_task(std::move(t));
+    return run_until_done<T>(t);
 }
 
 }  // namespace corio
+
+#include <corio/detail/task_combinators.hpp>  // gather, wait, as_completed, shield

@@ -1,0 +1,307 @@
+// asyncio's combinators over tasks: gather, wait, as_completed, shield (tasks.py). Included
+// by <corio/tasks.hpp>; not to be included alone.
+#pragma once
+
+#include <corio/tasks.hpp>
+
+#include <deque>
+#include <variant>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace corio {
+
+namespace detail {
+
+// Watches a set of tasks: calls owner.child_done(index) from each task's done callback, and
+// detaches every callback that has not run when it is destroyed, so that a combinator may
+// return early (first error, timeout, cancellation) without leaving a callback that points
+// into a dead coroutine frame.
+template <class T, class Owner>
+class child_watch {
+public:
+    child_watch(std::vector<task<T>>& children, Owner& owner) : children_(children) {
+        ids_.reserve(children.size());
+        for (std::size_t i = 0; i < children.size(); ++i) {
+            ids_.push_back(children[i].promise()->add_done_callback(future_state_base::done_fn(
+                [&owner, i](future_state_base&) { owner.child_done(i); })));
+        }
+    }
+    ~child_watch() {
+        for (std::size_t i = 0; i < ids_.size(); ++i) {
+            children_[i].promise()->detach_done_callback(ids_[i]);
+        }
+    }
+    child_watch(const child_watch&) = delete;
+    child_watch& operator=(const child_watch&) = delete;
+
+private:
+    std::vector<task<T>>& children_;
+    std::vector<callback_id> ids_;
+};
+
+// Schedules the coroutines that are not tasks yet (asyncio's ensure_future).
+template <class T>
+void ensure_scheduled(std::vector<task<T>>& children, event_loop& loop) {
+    for (task<T>& c : children) {
+        if (!c.promise()->scheduled()) c = loop.create_task(std::move(c));
+    }
+}
+
+template <class T>
+bool failed(task<T>& t) {
+    return t.done() && (t.cancelled() || t.exception() != nullptr);
+}
+
+template <class T>
+using gather_result_t = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
+
+}  // namespace detail
+
+/// asyncio.gather for tasks of one type: schedules the coroutines not yet scheduled, waits
+/// for all of them and returns their results in order (void for task<void>). The first child
+/// to fail or be cancelled makes gather throw that error at once; the other children keep
+/// running, as asyncio's. Cancelling the gather cancels every child.
+template <class T>
+task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
+    event_loop& loop = get_running_loop();
+    detail::ensure_scheduled(children, loop);
+    struct progress {
+        std::vector<task<T>>& children;
+        std::size_t remaining;
+        future<void> wake;
+        void child_done(std::size_t i) {
+            if (wake.done()) return;
+            if (detail::failed(children[i]) || --remaining == 0) wake.set_result();
+        }
+    } state{children, children.size(), loop.create_future()};
+    if (children.empty()) state.wake.set_result();
+    detail::child_watch<T, progress> watch(children, state);
+    try {
+        co_await state.wake;
+    } catch (const cancelled_error&) {
+        for (task<T>& c : children) c.cancel();
+        throw;
+    }
+    for (task<T>& c : children) {
+        if (detail::failed(c)) c.result();  // rethrows the first failure, in argument order
+    }
+    if constexpr (std::is_void_v<T>) {
+        co_return;
+    } else {
+        std::vector<T> results;
+        results.reserve(children.size());
+        for (task<T>& c : children) results.push_back(std::move(c.result()));
+        co_return results;
+    }
+}
+
+/// gather's `return_exceptions=True`: pass corio::return_exceptions.
+struct return_exceptions_t {
+    explicit return_exceptions_t() = default;
+};
+inline constexpr return_exceptions_t return_exceptions{};
+
+/// One child's outcome in gather(..., return_exceptions): a value or an error (a cancelled
+/// child's error is its cancelled_error).
+template <class T>
+struct outcome {
+    std::optional<std::conditional_t<std::is_void_v<T>, std::monostate, T>> value;
+    std::exception_ptr error;
+    bool ok() const noexcept { return error == nullptr; }
+};
+
+/// asyncio.gather(..., return_exceptions=True): waits for every child and returns each one's
+/// outcome in order; a child's failure or cancellation is an outcome, not an exception.
+/// Cancelling the gather still cancels every child.
+template <class T>
+task<std::vector<outcome<T>>> gather(std::vector<task<T>> children, return_exceptions_t) {
+    event_loop& loop = get_running_loop();
+    detail::ensure_scheduled(children, loop);
+    struct progress {
+        std::size_t remaining;
+        future<void> wake;
+        void child_done(std::size_t) {
+            if (--remaining == 0) wake.set_result();
+        }
+    } state{children.size(), loop.create_future()};
+    if (children.empty()) state.wake.set_result();
+    {
+        // Every child's callback runs once, also for children already done.
+        detail::child_watch<T, progress> watch(children, state);
+        try {
+            co_await state.wake;
+        } catch (const cancelled_error&) {
+            for (task<T>& c : children) c.cancel();
+            throw;
+        }
+    }
+    std::vector<outcome<T>> out(children.size());
+    for (std::size_t i = 0; i < children.size(); ++i) {
+        try {
+            if constexpr (std::is_void_v<T>) {
+                children[i].result();
+                out[i].value.emplace();
+            } else {
+                out[i].value.emplace(std::move(children[i].result()));
+            }
+        } catch (...) {
+            out[i].error = std::current_exception();
+        }
+    }
+    co_return out;
+}
+
+/// asyncio.FIRST_COMPLETED / FIRST_EXCEPTION / ALL_COMPLETED.
+enum class return_when { first_completed, first_exception, all_completed };
+
+template <class T>
+struct wait_result {
+    std::vector<task<T>> done;
+    std::vector<task<T>> pending;
+};
+
+/// asyncio.wait: waits until `when` is satisfied or `timeout` seconds pass (nullopt: no
+/// limit), and splits the tasks into done and pending, each in argument order. Neither raises
+/// nor cancels anything on timeout. Coroutines not yet scheduled are scheduled. An empty list
+/// throws std::invalid_argument, as asyncio's ValueError.
+template <class T>
+task<wait_result<T>> wait(std::vector<task<T>> tasks, std::optional<double> timeout = std::nullopt,
+                          return_when when = return_when::all_completed) {
+    if (tasks.empty()) throw std::invalid_argument("Set of Tasks/Futures is empty.");
+    event_loop& loop = get_running_loop();
+    detail::ensure_scheduled(tasks, loop);
+    struct progress {
+        std::vector<task<T>>& tasks;
+        return_when when;
+        std::size_t remaining;
+        future<void> wake;
+        void child_done(std::size_t i) {
+            if (wake.done()) return;
+            --remaining;
+            bool error = !tasks[i].cancelled() && tasks[i].exception() != nullptr;
+            if (remaining == 0 || when == return_when::first_completed ||
+                (when == return_when::first_exception && error)) {
+                wake.set_result();
+            }
+        }
+    } state{tasks, when, tasks.size(), loop.create_future()};
+    // Already satisfied by what is done: no wait (asyncio's _wait checks before it waits).
+    std::size_t done_now = 0;
+    bool satisfied = false;
+    for (task<T>& t : tasks) {
+        if (!t.done()) continue;
+        ++done_now;
+        if (when == return_when::first_completed) satisfied = true;
+        if (when == return_when::first_exception && !t.cancelled() && t.exception()) satisfied = true;
+    }
+    if (done_now == tasks.size()) satisfied = true;
+    if (!satisfied) {
+        // Every task's callback runs once, also for tasks already done.
+        detail::child_watch<T, progress> watch(tasks, state);
+        timer_handle timer;
+        if (timeout) timer = loop.call_later(*timeout, [w = state.wake]() mutable {
+            if (!w.done()) w.set_result();
+        });
+        try {
+            co_await state.wake;
+        } catch (...) {
+            timer.cancel();
+            throw;
+        }
+        timer.cancel();
+    }
+    wait_result<T> out;
+    for (task<T>& t : tasks) (t.done() ? out.done : out.pending).push_back(std::move(t));
+    co_return out;
+}
+
+/// asyncio.as_completed: hands out the tasks in the order they finish.
+///
+///     auto finished = corio::as_completed(std::move(tasks));
+///     while (finished.has_next()) { corio::task<int> t = co_await finished.next(); ... }
+///
+/// next() returns a done task (call result() on it) and throws timeout_error once `timeout`
+/// seconds have passed since as_completed was called. Not movable: the tasks' callbacks
+/// point at it.
+template <class T>
+class as_completed {
+public:
+    explicit as_completed(std::vector<task<T>> tasks, std::optional<double> timeout = std::nullopt)
+        : tasks_(std::move(tasks)), loop_(get_running_loop()) {
+        detail::ensure_scheduled(tasks_, loop_);
+        if (timeout) deadline_ = loop_.time() + *timeout;
+        watch_.emplace(tasks_, *this);
+    }
+    as_completed(const as_completed&) = delete;
+    as_completed& operator=(const as_completed&) = delete;
+
+    bool has_next() const noexcept { return handed_out_ < tasks_.size(); }
+
+    task<task<T>> next() {
+        if (!has_next()) throw std::out_of_range("as_completed: no more tasks");
+        if (finished_.empty()) {
+            wake_ = loop_.create_future();
+            timer_handle timer;
+            if (deadline_) timer = loop_.call_at(*deadline_, [w = wake_]() mutable {
+                if (!w.done()) w.set_result();
+            });
+            try {
+                co_await wake_;
+            } catch (...) {
+                timer.cancel();
+                throw;
+            }
+            timer.cancel();
+            if (finished_.empty()) throw timeout_error();
+        }
+        ++handed_out_;
+        std::size_t i = finished_.front();
+        finished_.pop_front();
+        co_return tasks_[i];
+    }
+
+    void child_done(std::size_t i) {
+        finished_.push_back(i);
+        if (wake_.valid() && !wake_.done()) wake_.set_result();
+    }
+
+private:
+    std::vector<task<T>> tasks_;
+    event_loop& loop_;
+    std::optional<double> deadline_;
+    std::deque<std::size_t> finished_;
+    std::size_t handed_out_ = 0;
+    future<void> wake_;
+    std::optional<detail::child_watch<T, as_completed>> watch_;  // last: detaches first
+};
+
+/// asyncio.shield: a future that follows `inner` (scheduled if it is a coroutine), except that
+/// cancelling the future (for instance because the task awaiting it was cancelled) does not
+/// cancel `inner`, which runs on to completion.
+template <class T>
+future<T> shield(task<T> inner) {
+    event_loop& loop = get_running_loop();
+    if (!inner.promise()->scheduled()) inner = loop.create_task(std::move(inner));
+    future<T> outer = loop.create_future<T>();
+    inner.promise()->add_done_callback(detail::future_state_base::done_fn(
+        [outer](detail::future_state_base& s) mutable {
+            if (outer.done()) return;  // the outer was cancelled; the inner ran on regardless
+            auto& p = static_cast<detail::task_promise<T>&>(s);
+            if (p.cancelled()) {
+                outer.cancel();
+            } else if (std::exception_ptr e = p.exception()) {
+                outer.set_exception(e);
+            } else if constexpr (std::is_void_v<T>) {
+                outer.set_result();
+            } else if constexpr (std::is_copy_constructible_v<T>) {
+                outer.set_result(p.result());
+            } else {
+                outer.set_result(std::move(p.result()));
+            }
+        }));
+    return outer;
+}
+
+}  // namespace corio

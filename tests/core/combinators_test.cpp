@@ -1,0 +1,306 @@
+// gather, wait, as_completed, shield, wait_for, timeout and task_group: asyncio's rules, on a
+// manual clock (the fake backend jumps time to the next timer, so every wait is exact).
+#include "../support/manual_clock_loop.hpp"
+
+#include <corio/taskgroups.hpp>
+#include <corio/tasks.hpp>
+#include <corio/timeouts.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace corio {
+namespace {
+
+using test::manual_clock_loop;
+
+task<int> value_after(double delay, int v) {
+    co_await sleep(delay);
+    co_return v;
+}
+
+task<int> fail_after(double delay, std::string what) {
+    co_await sleep(delay);
+    throw std::runtime_error(what);
+}
+
+// -- gather -----------------------------------------------------------------------------
+
+TEST(gather, returns_results_in_argument_order) {
+    manual_clock_loop t;
+    auto body = []() -> task<std::vector<int>> {
+        std::vector<task<int>> v;
+        v.push_back(value_after(3, 1));
+        v.push_back(value_after(1, 2));
+        v.push_back(value_after(2, 3));
+        co_return co_await gather(std::move(v));
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body()), (std::vector<int>{1, 2, 3}));
+    EXPECT_DOUBLE_EQ(t.loop.time(), 4.0);  // concurrently: 3 s, not 6 (the clock started at 1)
+}
+
+TEST(gather, the_first_error_propagates_while_the_others_keep_running) {
+    manual_clock_loop t;
+    task<int> slow;
+    auto body = [](task<int>& slow) -> task<void> {
+        slow = create_task(value_after(5, 9));
+        std::vector<task<int>> v;
+        v.push_back(slow);
+        v.push_back(fail_after(1, "boom"));
+        co_await gather(std::move(v));
+    };
+    EXPECT_THROW(t.loop.run_until_complete(body(slow)), std::runtime_error);
+    EXPECT_FALSE(slow.done());  // not cancelled by the failure
+    EXPECT_EQ(t.loop.run_until_complete(slow), 9);
+}
+
+TEST(gather, cancelling_the_gather_cancels_every_child) {
+    manual_clock_loop t;
+    std::vector<task<int>> children;
+    children.push_back(value_after(10, 1));
+    children.push_back(value_after(20, 2));
+    auto body = [](std::vector<task<int>> c) -> task<std::vector<int>> {
+        co_return co_await gather(std::move(c));
+    };
+    auto run = [&]() -> task<void> {
+        std::vector<task<int>> scheduled;
+        for (auto& c : children) scheduled.push_back(create_task(std::move(c)));
+        children = scheduled;
+        co_await body(std::move(scheduled));
+    };
+    task<void> g = t.loop.create_task(run());
+    t.loop.call_later(1.0, [&] { g.cancel(); });
+    EXPECT_THROW(t.loop.run_until_complete(g), cancelled_error);
+    t.run_once();  // the children's cancellations land
+    for (auto& c : children) EXPECT_TRUE(c.cancelled());
+}
+
+TEST(gather, return_exceptions_reports_errors_and_cancelled_children_as_outcomes) {
+    manual_clock_loop t;
+    task<int> victim;
+    auto body = [](task<int>& victim) -> task<std::vector<outcome<int>>> {
+        victim = create_task(value_after(10, 3));
+        std::vector<task<int>> v;
+        v.push_back(value_after(1, 1));
+        v.push_back(fail_after(2, "bad"));
+        v.push_back(victim);
+        co_return co_await gather(std::move(v), return_exceptions);
+    };
+    t.loop.call_later(3.0, [&] { victim.cancel(); });
+    std::vector<outcome<int>> out = t.loop.run_until_complete(body(victim));
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_TRUE(out[0].ok());
+    EXPECT_EQ(*out[0].value, 1);
+    EXPECT_THROW(std::rethrow_exception(out[1].error), std::runtime_error);
+    EXPECT_THROW(std::rethrow_exception(out[2].error), cancelled_error);
+}
+
+// -- wait / as_completed ----------------------------------------------------------------------
+
+TEST(wait, first_completed_splits_done_and_pending) {
+    manual_clock_loop t;
+    auto body = []() -> task<std::pair<std::size_t, std::size_t>> {
+        std::vector<task<int>> v;
+        v.push_back(value_after(2, 1));
+        v.push_back(value_after(1, 2));
+        wait_result<int> r = co_await wait(std::move(v), std::nullopt, return_when::first_completed);
+        co_return std::pair{r.done.size(), r.pending.size()};
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body()), (std::pair<std::size_t, std::size_t>{1, 1}));
+}
+
+TEST(wait, first_exception_returns_at_the_failure_and_timeout_returns_without_raising) {
+    manual_clock_loop t;
+    auto body = [](event_loop& loop) -> task<std::vector<double>> {
+        std::vector<double> times;
+        std::vector<task<int>> v;
+        v.push_back(value_after(10, 1));
+        v.push_back(fail_after(2, "x"));
+        double start = loop.time();
+        wait_result<int> r = co_await wait(std::move(v), std::nullopt, return_when::first_exception);
+        times.push_back(loop.time() - start);
+        std::vector<task<int>> w;
+        w.push_back(value_after(100, 1));
+        start = loop.time();
+        wait_result<int> r2 = co_await wait(std::move(w), 5.0);
+        times.push_back(loop.time() - start);
+        times.push_back(static_cast<double>(r2.pending.size()));
+        r2.pending[0].cancel();
+        for (auto& p : r.pending) p.cancel();
+        co_return times;
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body(t.loop)), (std::vector<double>{2, 5, 1}));
+}
+
+TEST(as_completed, yields_tasks_in_completion_order) {
+    manual_clock_loop t;
+    auto body = []() -> task<std::vector<int>> {
+        std::vector<task<int>> v;
+        v.push_back(value_after(3, 3));
+        v.push_back(value_after(1, 1));
+        v.push_back(value_after(2, 2));
+        as_completed<int> finished(std::move(v));
+        std::vector<int> order;
+        while (finished.has_next()) {
+            task<int> done = co_await finished.next();
+            order.push_back(done.result());
+        }
+        co_return order;
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body()), (std::vector<int>{1, 2, 3}));
+}
+
+TEST(as_completed, next_throws_timeout_error_after_the_deadline) {
+    manual_clock_loop t;
+    auto body = []() -> task<int> {
+        std::vector<task<int>> v;
+        v.push_back(value_after(1, 1));
+        v.push_back(value_after(10, 2));
+        as_completed<int> finished(std::move(v), 5.0);
+        int got = (co_await finished.next()).result();
+        try {
+            co_await finished.next();
+        } catch (const timeout_error&) {
+            co_return got;
+        }
+        co_return -1;
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body()), 1);
+}
+
+// -- shield -----------------------------------------------------------------------------------
+
+TEST(shield, keeps_the_inner_task_running_when_the_outer_is_cancelled) {
+    manual_clock_loop t;
+    task<int> inner;
+    auto outer = [](task<int>& inner) -> task<int> {
+        inner = create_task(value_after(5, 7));
+        co_return co_await shield(inner);
+    };
+    task<int> o = t.loop.create_task(outer(inner));
+    t.loop.call_later(1.0, [&] { o.cancel(); });
+    EXPECT_THROW(t.loop.run_until_complete(o), cancelled_error);
+    EXPECT_FALSE(inner.cancelled());
+    EXPECT_EQ(t.loop.run_until_complete(inner), 7);
+}
+
+// -- wait_for / timeout -----------------------------------------------------------------------
+
+TEST(wait_for, returns_the_result_in_time) {
+    manual_clock_loop t;
+    EXPECT_EQ(t.loop.run_until_complete(wait_for(value_after(1, 5), 2.0)), 5);
+}
+
+TEST(wait_for, cancels_the_inner_waits_for_it_then_throws_timeout_error) {
+    manual_clock_loop t;
+    // The inner ignores the cancellation for 3 more seconds, then gives in.
+    auto stubborn = [](bool& cleaned) -> task<int> {
+        try {
+            co_await sleep(100);
+        } catch (const cancelled_error&) {
+        }
+        co_await sleep(3);
+        cleaned = true;
+        throw cancelled_error("gave in");
+    };
+    bool cleaned = false;
+    task<int> inner;
+    auto body = [&]() -> task<int> {
+        inner = create_task(stubborn(cleaned));
+        co_return co_await wait_for(inner, 2.0);
+    };
+    double start = t.loop.time();
+    EXPECT_THROW(t.loop.run_until_complete(body()), timeout_error);
+    EXPECT_TRUE(cleaned);  // wait_for waited for the inner to finish
+    EXPECT_TRUE(inner.cancelled());
+    EXPECT_DOUBLE_EQ(t.loop.time() - start, 5.0);
+}
+
+TEST(wait_for, an_outside_cancellation_stays_a_cancellation) {
+    manual_clock_loop t;
+    task<int> w = t.loop.create_task(wait_for(value_after(10, 1), 5.0));
+    t.loop.call_later(1.0, [&] { w.cancel(); });
+    EXPECT_THROW(t.loop.run_until_complete(w), cancelled_error);
+}
+
+TEST(timeout, reschedule_moves_the_deadline_and_expired_reports_it) {
+    manual_clock_loop t;
+    auto body = [](event_loop& loop) -> task<std::string> {
+        timeout_scope scope = timeout(1.0);
+        scope.reschedule(loop.time() + 3.0);
+        try {
+            co_await scope.run(value_after(2, 1));  // would have expired at 1 s
+        } catch (const timeout_error&) {
+            co_return "expired early";
+        }
+        timeout_scope second = timeout_at(loop.time() + 1.0);
+        try {
+            co_await second.run(value_after(2, 1));
+        } catch (const timeout_error&) {
+            co_return second.expired() ? "expired" : "not marked";
+        }
+        co_return "no timeout";
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body(t.loop)), "expired");
+}
+
+// -- task_group -------------------------------------------------------------------------------
+
+TEST(task_group, waits_for_every_child) {
+    manual_clock_loop t;
+    int done = 0;
+    auto body = [&]() -> task<void> {
+        co_await task_group::run([&done](task_group& tg) -> task<void> {
+            auto child = [](int& done, double d) -> task<void> {
+                co_await sleep(d);
+                ++done;
+            };
+            tg.create_task(child(done, 1));
+            tg.create_task(child(done, 2));
+            co_return;
+        });
+    };
+    t.loop.run_until_complete(body());
+    EXPECT_EQ(done, 2);
+}
+
+TEST(task_group, two_failing_children_are_reported_together_and_siblings_cancelled) {
+    manual_clock_loop t;
+    task<int> sibling;
+    auto body = [&]() -> task<void> {
+        co_await task_group::run([&sibling](task_group& tg) -> task<void> {
+            tg.create_task(fail_after(1, "a"));
+            tg.create_task(fail_after(1, "b"));
+            sibling = tg.create_task(value_after(10, 1));
+            co_await sleep(100);  // the body is cancelled by the first failure
+        });
+    };
+    try {
+        t.loop.run_until_complete(body());
+        ADD_FAILURE() << "no exception";
+    } catch (const exception_group& g) {
+        EXPECT_EQ(g.exceptions.size(), 2u);
+    }
+    EXPECT_TRUE(sibling.cancelled());
+    EXPECT_LT(t.loop.time(), 5.0);
+}
+
+TEST(task_group, an_outside_cancellation_cancels_the_children_and_propagates) {
+    manual_clock_loop t;
+    task<int> child;
+    auto body = [&]() -> task<void> {
+        co_await task_group::run([&child](task_group& tg) -> task<void> {
+            child = tg.create_task(value_after(10, 1));
+            co_return;
+        });
+    };
+    task<void> b = t.loop.create_task(body());
+    t.loop.call_later(1.0, [&] { b.cancel(); });
+    EXPECT_THROW(t.loop.run_until_complete(b), cancelled_error);
+    EXPECT_TRUE(child.cancelled());
+}
+
+}  // namespace
+}  // namespace corio
