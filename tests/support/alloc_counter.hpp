@@ -6,7 +6,7 @@
 
 namespace corio::test {
 
-// Allocations made by any thread since the program started, and their requested bytes.
+// Allocations made by the calling thread since it started, and their requested bytes.
 std::uint64_t allocation_count() noexcept;
 std::uint64_t allocated_bytes() noexcept;
 
