@@ -96,31 +96,27 @@ void task_base::finish_returned() {
 
 namespace corio {
 
-void detail::loop_access::link_task(event_loop& loop, task_base* t) noexcept {
-    t->next_task = loop.tasks_;
-    t->prev_task = nullptr;
-    if (loop.tasks_ != nullptr) loop.tasks_->prev_task = t;
-    loop.tasks_ = t;
+void detail::loop_access::link_task(event_loop& loop, task_base* t) {
+    t->task_index = static_cast<std::uint32_t>(loop.tasks_.size());
+    loop.tasks_.push_back(t);
 }
 
 void detail::loop_access::unlink_task(event_loop& loop, task_base* t) noexcept {
-    if (t->prev_task != nullptr) {
-        t->prev_task->next_task = t->next_task;
-    } else if (loop.tasks_ == t) {
-        loop.tasks_ = t->next_task;
-    } else {
-        return;  // not linked
-    }
-    if (t->next_task != nullptr) t->next_task->prev_task = t->prev_task;
-    t->next_task = t->prev_task = nullptr;
+    if (t->task_index == task_base::npos) return;
+    // Swap with the last: O(1), and all_tasks() promises no order.
+    task_base* last = loop.tasks_.back();
+    loop.tasks_[t->task_index] = last;
+    last->task_index = t->task_index;
+    loop.tasks_.pop_back();
+    t->task_index = task_base::npos;
 }
 
 // close() with tasks still pending: each is reported (asyncio's "Task was destroyed but it
 // is pending!"), loses its running reference, and so its frame is destroyed once nobody
 // else holds the task. Nothing resumes it: the loop is closed.
 void event_loop::close_pending_tasks() noexcept {
-    while (tasks_ != nullptr) {
-        detail::task_base* t = tasks_;
+    while (!tasks_.empty()) {
+        detail::task_base* t = tasks_.back();
         detail::loop_access::unlink_task(*this, t);
         call_exception_handler({"Task was destroyed but it is pending!", nullptr, t->get_name()});
         t->release();
@@ -130,12 +126,7 @@ void event_loop::close_pending_tasks() noexcept {
 detail::task_base* current_task() { return detail::loop_access::current_task(get_running_loop()); }
 
 std::vector<detail::task_base*> all_tasks() {
-    std::vector<detail::task_base*> out;
-    for (detail::task_base* t = detail::loop_access::first_task(get_running_loop()); t != nullptr;
-         t = t->next_task) {
-        out.push_back(t);
-    }
-    return out;
+    return detail::loop_access::tasks(get_running_loop());
 }
 
 }  // namespace corio
@@ -143,11 +134,8 @@ std::vector<detail::task_base*> all_tasks() {
 namespace corio::detail {
 
 void cancel_all_tasks(event_loop& loop) {
-    std::vector<task_base*> pending;
-    for (task_base* t = loop_access::first_task(loop); t != nullptr; t = t->next_task) {
-        t->add_ref();
-        pending.push_back(t);
-    }
+    std::vector<task_base*> pending = loop_access::tasks(loop);
+    for (task_base* t : pending) t->add_ref();
     if (pending.empty()) return;
     struct release_all {
         std::vector<task_base*>& tasks;

@@ -31,6 +31,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace corio {
 
@@ -60,6 +62,7 @@ public:
 
 protected:
     friend class event_loop;
+    friend struct detail::loop_access;
     // A call_soon entry, by its position in the ready queue.
     handle(event_loop* loop, std::uint64_t position) noexcept : loop_(loop), key_(position) {}
     // A timer, by its record and the record's generation when scheduled.
@@ -87,6 +90,71 @@ private:
     std::int64_t when_ns_ = 0;
 };
 
+namespace detail {
+// The cancel state a threadsafe_handle shares with its message. Thread-safe.
+struct remote_cancel_state {
+    enum : std::uint8_t { pending, claimed, cancelled };
+    // The handle's and the message's references; the last release deletes. acq_rel on the
+    // decrement so that the deleting thread sees every access the other owner made.
+    std::atomic<std::uint32_t> refs{2};
+    // pending -> claimed (the loop, about to run or drop the callback) or pending -> cancelled
+    // (cancel(), any thread): one CAS wins. Relaxed is enough: the flag publishes no data
+    // (the callable travels through the inbox's queue), and the CAS total order on this one
+    // variable already decides which side won.
+    std::atomic<std::uint8_t> state{pending};
+
+    bool claim() noexcept {
+        std::uint8_t expected = pending;
+        return state.compare_exchange_strong(expected, claimed, std::memory_order_relaxed);
+    }
+    void release() noexcept {
+        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+};
+}  // namespace detail
+
+/// Tag for call_soon_threadsafe: return a threadsafe_handle (one small allocation).
+struct with_handle_t {
+    explicit with_handle_t() = default;
+};
+inline constexpr with_handle_t with_handle{};
+
+/// asyncio.Handle as returned by call_soon_threadsafe: cancel() is thread-safe.
+/// Copies share the same callback; the handle may outlive its loop.
+class threadsafe_handle {
+public:
+    threadsafe_handle() noexcept = default;
+    threadsafe_handle(const threadsafe_handle& o) noexcept : state_(o.state_) {
+        if (state_) state_->refs.fetch_add(1, std::memory_order_relaxed);  // an owner exists
+    }
+    threadsafe_handle(threadsafe_handle&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    threadsafe_handle& operator=(threadsafe_handle o) noexcept {
+        std::swap(state_, o.state_);
+        return *this;
+    }
+    ~threadsafe_handle() {
+        if (state_) state_->release();
+    }
+
+    /// Keeps the callback from running; thread-safe. True if this call cancelled it, false if
+    /// it had already run, started, been dropped or been cancelled.
+    bool cancel() noexcept {
+        if (!state_) return false;
+        std::uint8_t expected = detail::remote_cancel_state::pending;
+        return state_->state.compare_exchange_strong(
+            expected, detail::remote_cancel_state::cancelled, std::memory_order_relaxed);
+    }
+    bool cancelled() const noexcept {
+        return state_ && state_->state.load(std::memory_order_relaxed) ==
+                             detail::remote_cancel_state::cancelled;
+    }
+
+private:
+    friend class event_loop;
+    explicit threadsafe_handle(detail::remote_cancel_state* s) noexcept : state_(s) {}
+    detail::remote_cancel_state* state_ = nullptr;
+};
+
 /// What call_exception_handler receives: asyncio's context dict, as a struct.
 struct exception_context {
     std::string message;
@@ -105,6 +173,9 @@ struct loop_options {
     std::optional<bool> debug;
     /// Unset: CLOCK_MONOTONIC. A clock given here must outlive the loop.
     clock_source* clock = nullptr;
+    /// How long a loop that ran out of work polls its inbox before it blocks (Seastar's
+    /// idle-poll time). Unset: CORIO_IDLE_POLL_US, else 100 us; zero disables it.
+    std::optional<std::chrono::nanoseconds> idle_poll;
 };
 
 class event_loop {
@@ -155,6 +226,32 @@ public:
     std::chrono::nanoseconds time_ns() const noexcept {
         return std::chrono::nanoseconds(clock_->now_ns());
     }
+
+    // -- From other threads (the inbox: sync/) -----------------------------------------
+
+    /// asyncio's loop.call_soon_threadsafe: runs fn() on this loop's thread, in a later
+    /// iteration. Thread-safe; FIFO per calling thread. Allocation-free in steady state for a
+    /// callable of up to 32 bytes, and so returns nothing: use the with_handle overload for a
+    /// handle. Throws std::runtime_error("Event loop is closed") on a closed loop; a callback
+    /// accepted while the loop closes is never silently lost: it is counted
+    /// (loop_stats::inbox_dropped) and reported through the exception handler.
+    template <class F>
+    void call_soon_threadsafe(F&& fn);
+    /// The same, returning a handle whose cancel() is thread-safe (one small allocation for
+    /// the shared flag, only on this overload).
+    template <class F>
+    threadsafe_handle call_soon_threadsafe(with_handle_t, F&& fn);
+
+    /// asyncio's loop.run_in_executor: runs fn(args...) on `executor` (a
+    /// thread_pool_executor* or &, or nullptr for this loop's default executor) and returns a
+    /// future of this loop. Defined in <corio/executor.hpp>.
+    template <class E, class F, class... Args>
+    auto run_in_executor(E&& executor, F&& fn, Args&&... args);
+
+    /// asyncio's loop.shutdown_default_executor: waits for the default executor's work to
+    /// finish and joins its threads (blocking, where asyncio's is a coroutine); a later
+    /// run_in_executor(nullptr, ...) throws. run() calls it before closing the loop.
+    void shutdown_default_executor();
 
     // -- Futures -------------------------------------------------------------------------
 
@@ -234,6 +331,8 @@ private:
     void run_entry(detail::ready_entry entry) noexcept;
     void run_callback(detail::callback_record* rec) noexcept;
     void report_callback_error(std::exception_ptr error) noexcept;
+    void post_threadsafe(detail::remote_message&& m);
+    void report_dropped_callback() noexcept;
 
     void check_usable(const char* what) const {
         // One branch on the hot path: both conditions are rare.
@@ -276,8 +375,8 @@ private:
 
     // Tasks (tasks.hpp): the running one, and every live scheduled one, intrusively linked.
     detail::task_base* current_task_ = nullptr;
-    detail::task_base* tasks_ = nullptr;
-    std::uint64_t task_ids_ = 0;
+    std::vector<detail::task_base*> tasks_;  // each task knows its index: O(1) unlink
+    std::uint32_t task_ids_ = 0;
     void close_pending_tasks() noexcept;
 };
 
@@ -304,6 +403,10 @@ struct loop_access {
     }
     static detail::backend& backend(event_loop& loop) noexcept { return *loop.backend_; }
     static loop_stats& stats(event_loop& loop) noexcept { return loop.stats_; }
+    static inbox_hook* inbox(event_loop& loop) noexcept { return loop.inbox_.get(); }
+    static void report_dropped_callback(event_loop& loop) noexcept {
+        loop.report_dropped_callback();
+    }
     static void check_usable(const event_loop& loop, const char* what) {
         loop.check_usable(what);
     }
@@ -311,9 +414,17 @@ struct loop_access {
         loop.current_task_ = t;
     }
     static task_base* current_task(event_loop& loop) noexcept { return loop.current_task_; }
-    static task_base* first_task(event_loop& loop) noexcept { return loop.tasks_; }
-    static std::uint64_t next_task_id(event_loop& loop) noexcept { return ++loop.task_ids_; }
-    static void link_task(event_loop& loop, task_base* t) noexcept;
+    // A timer kept as (record, generation): 12 bytes instead of a timer_handle's 40, for
+    // awaiters that live in every sleeping coroutine frame.
+    static std::pair<callback_record*, std::uint32_t> timer_of(const timer_handle& h) noexcept {
+        return {h.rec_, static_cast<std::uint32_t>(h.key_)};
+    }
+    static void cancel_timer(event_loop& loop, callback_record* rec, std::uint32_t gen) noexcept {
+        if (rec != nullptr && rec->generation == gen) loop.cancel_record(rec);
+    }
+    static const std::vector<task_base*>& tasks(event_loop& loop) noexcept { return loop.tasks_; }
+    static std::uint32_t next_task_id(event_loop& loop) noexcept { return ++loop.task_ids_; }
+    static void link_task(event_loop& loop, task_base* t);
     static void unlink_task(event_loop& loop, task_base* t) noexcept;
 };
 
@@ -328,6 +439,42 @@ template <class F>
 handle event_loop::call_soon(F&& fn) {  // hot: no alloc in steady state
     check_usable("call_soon");
     return handle(this, ready_.push_callback(std::forward<F>(fn)));
+}
+
+template <class F>
+void event_loop::call_soon_threadsafe(F&& fn) {  // hot: no alloc for a callable <= 32 bytes
+    post_threadsafe(detail::remote_message(
+        [this, fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
+            if (fate == detail::message_fate::run) {
+                fn();
+            } else {
+                report_dropped_callback();
+            }
+        }));
+}
+
+template <class F>
+threadsafe_handle event_loop::call_soon_threadsafe(with_handle_t, F&& fn) {
+    auto* state = new detail::remote_cancel_state;
+    threadsafe_handle h(state);  // the handle's reference
+    struct message_ref {         // the message's reference, released however it ends
+        detail::remote_cancel_state* s;
+        explicit message_ref(detail::remote_cancel_state* p) noexcept : s(p) {}
+        message_ref(message_ref&& o) noexcept : s(std::exchange(o.s, nullptr)) {}
+        ~message_ref() {
+            if (s) s->release();
+        }
+    };
+    post_threadsafe(detail::remote_message(
+        [this, ref = message_ref(state), fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
+            if (!ref.s->claim()) return;  // cancelled through its handle
+            if (fate == detail::message_fate::run) {
+                fn();
+            } else {
+                report_dropped_callback();
+            }
+        }));
+    return h;
 }
 
 template <class F>

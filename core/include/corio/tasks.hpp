@@ -104,10 +104,12 @@ public:
             loop_access::set_current_task(task_->loop(), nullptr);
             return;
         }
-        timer_ = task_->loop().call_later(delay_, [this] {
+        auto [rec, gen] = loop_access::timer_of(task_->loop().call_later(delay_, [this] {
             task_->suspended_on(nullptr);  // a cancel() from now on waits for the resume
             loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
-        });
+        }));
+        timer_ = rec;
+        timer_generation_ = gen;
         task_->suspended_on(this);
         loop_access::set_current_task(task_->loop(), nullptr);
     }
@@ -120,7 +122,7 @@ public:
     // Stops the timer and resumes the task now; returning false leaves the cancellation (and
     // its message) pending in the task, which the resumption throws.
     bool cancel_wait(const std::string&) override {
-        timer_.cancel();
+        loop_access::cancel_timer(task_->loop(), timer_, timer_generation_);
         task_->suspended_on(nullptr);
         loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
         return false;
@@ -130,7 +132,8 @@ private:
     double delay_;
     task_base* task_ = nullptr;
     std::coroutine_handle<> handle_;
-    timer_handle timer_;
+    callback_record* timer_ = nullptr;  // with its generation: a timer_handle in 12 bytes
+    std::uint32_t timer_generation_ = 0;
 };
 
 // The promise: the task's whole state lives here, inside the coroutine frame.

@@ -36,7 +36,7 @@ public:
 
     std::string get_name() const;
     void set_name(std::string name);
-    std::uint64_t id() const noexcept { return id_; }
+    std::uint32_t id() const noexcept { return id_; }
 
     // Called by every awaiter as it resumes: throws a pending cancellation into the coroutine.
     void throw_if_cancel_requested();
@@ -55,9 +55,7 @@ public:
     void finish_returned();  // returned (value already stored by the promise)
     void resume_as_current() noexcept;
 
-    // The loop's tasks, intrusive (all_tasks()).
-    task_base* next_task = nullptr;
-    task_base* prev_task = nullptr;
+    static constexpr std::uint32_t npos = UINT32_MAX;
 
 protected:
     task_base() noexcept = default;
@@ -72,7 +70,12 @@ private:
     std::coroutine_handle<> continuation_;  // an inline-awaited coroutine's awaiter
     std::exception_ptr pending_cancel_;     // must_cancel, with its message
     std::unique_ptr<std::string> name_;     // null: "Task-<id>"
-    std::uint64_t id_ = 0;
+    std::uint32_t id_ = 0;
+
+public:
+    std::uint32_t task_index = npos;  // place in the loop's task list (all_tasks); or npos
+
+private:
     int cancel_requests_ = 0;
     bool scheduled_ = false;
     bool started_ = false;

@@ -24,8 +24,10 @@ public:
     child_watch(std::vector<task<T>>& children, Owner& owner) : children_(children) {
         ids_.reserve(children.size());
         for (std::size_t i = 0; i < children.size(); ++i) {
-            ids_.push_back(children[i].promise()->add_done_callback(future_state_base::done_fn(
-                [&owner, i](future_state_base&) { owner.child_done(i); })));
+            // Ids are 32-bit inside a future (future_state_base::next_id_): half the memory.
+            ids_.push_back(static_cast<std::uint32_t>(
+                children[i].promise()->add_done_callback(future_state_base::done_fn(
+                    [&owner, i](future_state_base&) { owner.child_done(i); }))));
         }
     }
     ~child_watch() {
@@ -38,7 +40,7 @@ public:
 
 private:
     std::vector<task<T>>& children_;
-    std::vector<callback_id> ids_;
+    std::vector<std::uint32_t> ids_;
 };
 
 // Schedules the coroutines that are not tasks yet (asyncio's ensure_future).
