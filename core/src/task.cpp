@@ -26,11 +26,34 @@ int task_base::uncancel() noexcept {
     return cancel_requests_;
 }
 
-std::string task_base::get_name() const {
-    return name_ ? *name_ : "Task-" + std::to_string(id_);
+task_base::extras& task_base::get_extras() {
+    if (!extras_) extras_ = std::make_unique<extras>();
+    return *extras_;
 }
 
-void task_base::set_name(std::string name) { name_ = std::make_unique<std::string>(std::move(name)); }
+std::string task_base::get_name() const {
+    if (extras_ && !extras_->name.empty()) return extras_->name;
+    return "Task-" + std::to_string(id_);
+}
+
+void task_base::set_name(std::string name) { get_extras().name = std::move(name); }
+
+void task_base::set_created_at(const std::source_location& where) {
+    extras& e = get_extras();
+    e.created_at = where;
+    e.has_location = true;
+}
+
+std::string task_base::describe() const {
+    std::string text = get_name();
+    if (extras_ && extras_->has_location) {
+        text += " created at ";
+        text += extras_->created_at.file_name();
+        text += ':';
+        text += std::to_string(extras_->created_at.line());
+    }
+    return text;
+}
 
 void task_base::throw_if_cancel_requested() {
     waiting_on_ = nullptr;
@@ -118,7 +141,7 @@ void event_loop::close_pending_tasks() noexcept {
     while (!tasks_.empty()) {
         detail::task_base* t = tasks_.back();
         detail::loop_access::unlink_task(*this, t);
-        call_exception_handler({"Task was destroyed but it is pending!", nullptr, t->get_name()});
+        call_exception_handler({"Task was destroyed but it is pending!", nullptr, t->describe()});
         t->release();
     }
 }
@@ -155,7 +178,7 @@ void cancel_all_tasks(event_loop& loop) {
         if (!t->done() || t->cancelled()) continue;
         if (std::exception_ptr error = t->exception()) {
             loop.call_exception_handler(
-                {"unhandled exception during run() shutdown", error, t->get_name()});
+                {"unhandled exception during run() shutdown", error, t->describe()});
         }
     }
 }

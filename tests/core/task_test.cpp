@@ -263,3 +263,41 @@ TEST(run, cannot_be_called_from_a_running_loop) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+TEST(task, debug_mode_records_where_a_task_was_created) {
+    test::manual_clock_loop t;
+    t.loop.set_debug(true);
+    std::vector<std::string> sources;
+    t.loop.set_exception_handler(
+        [&](event_loop&, const exception_context& c) { sources.push_back(c.source); });
+    auto forever = [](future<void> f) -> task<void> { co_await f; };
+    future<void> never = t.loop.create_future();
+    task<void> pending = t.loop.create_task(forever(never), "stuck");  // this line is reported
+    const int line = __LINE__ - 1;
+    t.run_once();
+    t.loop.close();
+    ASSERT_EQ(sources.size(), 1u);
+    EXPECT_NE(sources[0].find("stuck created at"), std::string::npos) << sources[0];
+    EXPECT_NE(sources[0].find("task_test.cpp:" + std::to_string(line)), std::string::npos)
+        << sources[0];
+}
+
+TEST(task, the_task_factory_sees_every_created_task) {
+    test::manual_clock_loop t;
+    std::vector<std::string> seen;
+    EXPECT_FALSE(t.loop.get_task_factory());
+    t.loop.set_task_factory([&](event_loop&, detail::task_base& tk) {
+        seen.push_back(tk.get_name());
+        tk.set_name("decorated-" + tk.get_name());
+    });
+    task<int> a = t.loop.create_task(forty_two(), "a");
+    EXPECT_EQ(a.get_name(), "decorated-a");
+    EXPECT_EQ(t.loop.run_until_complete(a), 42);
+    EXPECT_EQ(seen, (std::vector<std::string>{"a"}));
+}
+
+}  // namespace
+}  // namespace corio

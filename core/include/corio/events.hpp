@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <thread>
 #include <utility>
@@ -262,7 +263,15 @@ public:
     /// asyncio's loop.create_task (tasks.hpp): schedules the coroutine's first step for the
     /// next iteration and returns it as a task.
     template <class T>
-    task<T> create_task(task<T> coro, std::string name = {});
+    task<T> create_task(task<T> coro, std::string name = {},
+                        std::source_location where = std::source_location::current());
+
+    /// Called with every task create_task schedules (asyncio's set_task_factory, except that
+    /// a C++ task is its coroutine frame, so the factory decorates the task - names, stats,
+    /// instrumentation - instead of constructing it). Empty: none.
+    using task_factory = std::function<void(event_loop&, detail::task_base&)>;
+    void set_task_factory(task_factory factory) { task_factory_ = std::move(factory); }
+    const task_factory& get_task_factory() const noexcept { return task_factory_; }
 
     // -- Running and stopping ------------------------------------------------------------
 
@@ -376,6 +385,7 @@ private:
     // Tasks (tasks.hpp): the running one, and every live scheduled one, intrusively linked.
     detail::task_base* current_task_ = nullptr;
     std::vector<detail::task_base*> tasks_;  // each task knows its index: O(1) unlink
+    task_factory task_factory_;
     std::uint32_t task_ids_ = 0;
     void close_pending_tasks() noexcept;
 };

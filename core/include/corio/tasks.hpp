@@ -321,8 +321,9 @@ detail::future_awaiter<T> operator co_await(future<T> f) noexcept {
 /// asyncio.create_task: schedules `coro` on the running loop (its first step runs in the
 /// next iteration) and returns it. Throws std::runtime_error("no running event loop").
 template <class T>
-task<T> create_task(task<T> coro, std::string name = {}) {
-    return get_running_loop().create_task(std::move(coro), std::move(name));
+task<T> create_task(task<T> coro, std::string name = {},
+                    std::source_location where = std::source_location::current()) {
+    return get_running_loop().create_task(std::move(coro), std::move(name), where);
 }
 
 /// asyncio.current_task: the task running now on the running loop, or nullptr outside any
@@ -341,13 +342,15 @@ detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
 std::vector<detail::task_base*> all_tasks();
 
 template <class T>
-task<T> event_loop::create_task(task<T> coro, std::string name) {
+task<T> event_loop::create_task(task<T> coro, std::string name, std::source_location where) {
     check_usable("create_task");
     detail::task_promise<T>* p = coro.promise();
     if (p == nullptr) throw std::invalid_argument("create_task needs a coroutine");
     if (p->started()) throw std::runtime_error("create_task: the coroutine was already started");
     if (!name.empty()) p->set_name(std::move(name));
+    if (debug_) p->set_created_at(where);
     p->schedule(*this);
+    if (task_factory_) task_factory_(*this, *p);
     return coro;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <source_location>
 #include <string>
 
 namespace corio::detail {
@@ -36,6 +37,10 @@ public:
 
     std::string get_name() const;
     void set_name(std::string name);
+    // Debug mode: where create_task was called, for the loop's reports.
+    void set_created_at(const std::source_location& where);
+    // The name, and where the task was created when that is known: for reports.
+    std::string describe() const;
     std::uint32_t id() const noexcept { return id_; }
 
     // Called by every awaiter as it resumes: throws a pending cancellation into the coroutine.
@@ -69,7 +74,15 @@ private:
     task_base* root_ = this;  // the scheduled task whose cancellation this coroutine obeys
     std::coroutine_handle<> continuation_;  // an inline-awaited coroutine's awaiter
     std::exception_ptr pending_cancel_;     // must_cancel, with its message
-    std::unique_ptr<std::string> name_;     // null: "Task-<id>"
+    // Rare data, allocated only for a named task or in debug mode, so that an anonymous task
+    // stays small: the name (empty: "Task-<id>") and where it was created.
+    struct extras {
+        std::string name;
+        std::source_location created_at;
+        bool has_location = false;
+    };
+    extras& get_extras();
+    std::unique_ptr<extras> extras_;
     std::uint32_t id_ = 0;
 
 public:
