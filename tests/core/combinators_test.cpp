@@ -304,3 +304,32 @@ TEST(task_group, an_outside_cancellation_cancels_the_children_and_propagates) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+TEST(gather, of_different_types_returns_a_tuple) {
+    test::manual_clock_loop t;
+    auto text = []() -> task<std::string> {
+        co_await sleep(1);
+        co_return "x";
+    };
+    auto nothing = []() -> task<void> { co_await sleep(2); };
+    auto body = [&]() -> task<std::tuple<int, std::string, std::monostate>> {
+        co_return co_await gather(value_after(3, 5), text(), nothing());
+    };
+    auto [n, s, v] = t.loop.run_until_complete(body());
+    EXPECT_EQ(n, 5);
+    EXPECT_EQ(s, "x");
+    (void)v;
+    EXPECT_DOUBLE_EQ(t.loop.time(), 4.0);
+}
+
+TEST(gather, of_different_types_propagates_the_first_error) {
+    test::manual_clock_loop t;
+    auto body = [&]() -> task<void> { co_await gather(value_after(3, 5), fail_after(1, "bad")); };
+    EXPECT_THROW(t.loop.run_until_complete(body()), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace corio

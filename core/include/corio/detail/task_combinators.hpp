@@ -4,7 +4,9 @@
 
 #include <corio/tasks.hpp>
 
+#include <array>
 #include <deque>
+#include <tuple>
 #include <variant>
 #include <optional>
 #include <utility>
@@ -18,28 +20,35 @@ namespace detail {
 // detaches every callback that has not run when it is destroyed, so that a combinator may
 // return early (first error, timeout, cancellation) without leaving a callback that points
 // into a dead coroutine frame.
-template <class T, class Owner>
+inline task_base& state_of(task_base* t) noexcept { return *t; }
+template <class T>
+task_base& state_of(task<T>& t) noexcept {
+    return *t.promise();
+}
+
+// `Children` is a vector of task<T> or an array of task_base*.
+template <class Children, class Owner>
 class child_watch {
 public:
-    child_watch(std::vector<task<T>>& children, Owner& owner) : children_(children) {
+    child_watch(Children& children, Owner& owner) : children_(children) {
         ids_.reserve(children.size());
         for (std::size_t i = 0; i < children.size(); ++i) {
             // Ids are 32-bit inside a future (future_state_base::next_id_): half the memory.
             ids_.push_back(static_cast<std::uint32_t>(
-                children[i].promise()->add_done_callback(future_state_base::done_fn(
+                state_of(children[i]).add_done_callback(future_state_base::done_fn(
                     [&owner, i](future_state_base&) { owner.child_done(i); }))));
         }
     }
     ~child_watch() {
         for (std::size_t i = 0; i < ids_.size(); ++i) {
-            children_[i].promise()->detach_done_callback(ids_[i]);
+            state_of(children_[i]).detach_done_callback(ids_[i]);
         }
     }
     child_watch(const child_watch&) = delete;
     child_watch& operator=(const child_watch&) = delete;
 
 private:
-    std::vector<task<T>>& children_;
+    Children& children_;
     std::vector<std::uint32_t> ids_;
 };
 
@@ -51,9 +60,25 @@ void ensure_scheduled(std::vector<task<T>>& children, event_loop& loop) {
     }
 }
 
+inline bool failed(task_base& t) {
+    return t.done() && (t.cancelled() || t.exception() != nullptr);
+}
 template <class T>
 bool failed(task<T>& t) {
-    return t.done() && (t.cancelled() || t.exception() != nullptr);
+    return failed(*t.promise());
+}
+
+template <class T>
+using value_or_monostate_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+value_or_monostate_t<T> take_result(task<T>& t) {
+    if constexpr (std::is_void_v<T>) {
+        t.result();
+        return {};
+    } else {
+        return std::move(t.result());
+    }
 }
 
 template <class T>
@@ -79,7 +104,7 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
         }
     } state{children, children.size(), loop.create_future()};
     if (children.empty()) state.wake.set_result();
-    detail::child_watch<T, progress> watch(children, state);
+    detail::child_watch<std::vector<task<T>>, progress> watch(children, state);
     try {
         co_await state.wake;
     } catch (const cancelled_error&) {
@@ -99,6 +124,37 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
     }
 }
 
+/// asyncio.gather over tasks of different types: `auto [a, b] = co_await gather(f(), g());`
+/// Same rules as the vector form; a task<void>'s slot in the tuple is std::monostate.
+template <class... Ts>
+task<std::tuple<detail::value_or_monostate_t<Ts>...>> gather(task<Ts>... children) {
+    event_loop& loop = get_running_loop();
+    ((children.promise()->scheduled() ? void() : void(children = loop.create_task(std::move(children)))),
+     ...);
+    std::array<detail::task_base*, sizeof...(Ts)> bases{children.promise()...};
+    struct progress {
+        std::array<detail::task_base*, sizeof...(Ts)>& bases;
+        std::size_t remaining;
+        future<void> wake;
+        void child_done(std::size_t i) {
+            if (wake.done()) return;
+            if (detail::failed(*bases[i]) || --remaining == 0) wake.set_result();
+        }
+    } state{bases, sizeof...(Ts), loop.create_future()};
+    if constexpr (sizeof...(Ts) == 0) state.wake.set_result();
+    detail::child_watch<decltype(bases), progress> watch(bases, state);
+    try {
+        co_await state.wake;
+    } catch (const cancelled_error&) {
+        (children.cancel(), ...);
+        throw;
+    }
+    for (detail::task_base* b : bases) {
+        if (detail::failed(*b)) b->check_result();  // rethrows the first failure, in order
+    }
+    co_return std::tuple<detail::value_or_monostate_t<Ts>...>{detail::take_result(children)...};
+}
+
 /// gather's `return_exceptions=True`: pass corio::return_exceptions.
 struct return_exceptions_t {
     explicit return_exceptions_t() = default;
@@ -109,7 +165,7 @@ inline constexpr return_exceptions_t return_exceptions{};
 /// child's error is its cancelled_error).
 template <class T>
 struct outcome {
-    std::optional<std::conditional_t<std::is_void_v<T>, std::monostate, T>> value;
+    std::optional<detail::value_or_monostate_t<T>> value;
     std::exception_ptr error;
     bool ok() const noexcept { return error == nullptr; }
 };
@@ -131,7 +187,7 @@ task<std::vector<outcome<T>>> gather(std::vector<task<T>> children, return_excep
     if (children.empty()) state.wake.set_result();
     {
         // Every child's callback runs once, also for children already done.
-        detail::child_watch<T, progress> watch(children, state);
+        detail::child_watch<std::vector<task<T>>, progress> watch(children, state);
         try {
             co_await state.wake;
         } catch (const cancelled_error&) {
@@ -201,7 +257,7 @@ task<wait_result<T>> wait(std::vector<task<T>> tasks, std::optional<double> time
     if (done_now == tasks.size()) satisfied = true;
     if (!satisfied) {
         // Every task's callback runs once, also for tasks already done.
-        detail::child_watch<T, progress> watch(tasks, state);
+        detail::child_watch<std::vector<task<T>>, progress> watch(tasks, state);
         timer_handle timer;
         if (timeout) timer = loop.call_later(*timeout, [w = state.wake]() mutable {
             if (!w.done()) w.set_result();
@@ -276,7 +332,7 @@ private:
     std::deque<std::size_t> finished_;
     std::size_t handed_out_ = 0;
     future<void> wake_;
-    std::optional<detail::child_watch<T, as_completed>> watch_;  // last: detaches first
+    std::optional<detail::child_watch<std::vector<task<T>>, as_completed>> watch_;  // last: detaches first
 };
 
 /// asyncio.shield: a future that follows `inner` (scheduled if it is a coroutine), except that
