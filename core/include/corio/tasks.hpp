@@ -20,6 +20,7 @@
 
 #include <corio/events.hpp>
 #include <corio/futures.hpp>
+#include <corio/detail/frame_allocator.hpp>
 #include <corio/detail/task_base.hpp>
 
 #include <concepts>
@@ -167,6 +168,10 @@ public:
     final_awaiter final_suspend() noexcept { return {}; }
 
     void unhandled_exception() { this->finish_with(std::current_exception()); }
+
+    // Frames come from the per-thread frame cache (detail/frame_allocator.hpp).
+    static void* operator new(std::size_t size) { return allocate_frame(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
 
 protected:
     std::coroutine_handle<> frame() noexcept override {
