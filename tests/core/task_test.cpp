@@ -301,3 +301,21 @@ TEST(task, the_task_factory_sees_every_created_task) {
 
 }  // namespace
 }  // namespace corio
+
+namespace corio {
+namespace {
+
+TEST(task, move_only_results_can_be_awaited_inline_and_scheduled) {
+    test::manual_clock_loop t;
+    auto make = []() -> task<std::unique_ptr<int>> { co_return std::make_unique<int>(4); };
+    auto body = [&]() -> task<int> {
+        std::unique_ptr<int> a = co_await make();
+        task<std::unique_ptr<int>> scheduled = create_task(make());
+        std::unique_ptr<int> b = co_await scheduled;
+        co_return *a + *b;
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body()), 8);
+}
+
+}  // namespace
+}  // namespace corio

@@ -275,10 +275,19 @@ private:
             return std::coroutine_handle<detail::task_promise<T>>::from_promise(*p);
         }
 
-        // A scheduled task may have several awaiters: each gets a copy. An inline coroutine
-        // has one: its result is moved out.
+        // A scheduled task may have several awaiters: each gets a copy (a move-only result
+        // is moved out to the first). An inline coroutine has one: its result is moved out.
         T await_resume() {
-            if (p->scheduled()) return static_cast<T>(scheduled.await_resume());
+            if (p->scheduled()) {
+                if constexpr (std::is_void_v<T>) {
+                    scheduled.await_resume();
+                    return;
+                } else if constexpr (std::is_copy_constructible_v<T>) {
+                    return scheduled.await_resume();
+                } else {
+                    return std::move(scheduled.await_resume());  // move-only: one consumer
+                }
+            }
             detail::task_base& outer = *p->root();
             outer.resume_as_current();
             if constexpr (std::is_void_v<T>) {
