@@ -48,7 +48,7 @@ void event_loop::poll_backend(std::chrono::nanoseconds timeout) {
     if (timeout.count() != 0) {
         // The handshake with producers (sync/detail/wakeup.hpp): announce, then block only
         // if nothing slipped into the inbox meanwhile.
-        if (inbox_ && !inbox_->prepare_to_block()) timeout = std::chrono::nanoseconds(0);
+        if (inbox_ && !inbox_->prepare_to_block(timeout)) timeout = std::chrono::nanoseconds(0);
         if (timeout.count() != 0) ++stats_.blocking_polls;
         backend_->poll(timeout, sink);
         if (inbox_) inbox_->finish_block();
@@ -166,11 +166,15 @@ event_loop::event_loop(std::unique_ptr<detail::backend> backend, clock_source& c
                        std::unique_ptr<detail::inbox_hook> inbox)
     : backend_(std::move(backend)), inbox_(std::move(inbox)), clock_(&clock) {
     if (!backend_) throw std::invalid_argument("event_loop needs a backend");
+    if (inbox_) inbox_->attach(*this);
 }
 
 event_loop::~event_loop() {
     if (is_running()) std::terminate();  // destroying a running loop: a bug, not a state
     close();
+    // A producer that raced with close() may have enqueued after its sweep: sweep again, on
+    // this thread, while the handler and the stats still exist.
+    if (inbox_) inbox_->close(*this);
 }
 
 void event_loop::check_can_run() const {
@@ -208,6 +212,8 @@ void event_loop::close() {
     if (closed_.load(std::memory_order_relaxed)) return;
     close_pending_tasks();  // while the loop still accepts the handler's calls
     closed_.store(true, std::memory_order_relaxed);
+    // Remote messages not yet drained are dropped, each telling its submitter.
+    if (inbox_) inbox_->close(*this);
     // asyncio clears _ready and _scheduled: callbacks not yet run are dropped.
     ready_.clear([this](detail::ready_entry e) {
         if (e.kind() == detail::entry_kind::record) {
@@ -216,6 +222,28 @@ void event_loop::close() {
     });
     timers_.clear(pool_);
     cancelled_timers_ = 0;
+}
+
+// -- From other threads -------------------------------------------------------------------
+
+void event_loop::post_threadsafe(detail::remote_message&& m) {
+    if (!inbox_) throw std::runtime_error("This event loop has no inbox for cross-thread calls");
+    // A relaxed read: a close() that this misses is caught by the inbox, which reports the
+    // message instead of running it.
+    if (is_closed()) throw std::runtime_error("Event loop is closed");
+    inbox_->post(std::move(m));
+}
+
+void event_loop::report_dropped_callback() noexcept {
+    ++stats_.inbox_dropped;
+    call_exception_handler({"A call_soon_threadsafe callback was dropped: the event loop closed "
+                            "before it could run",
+                            std::make_exception_ptr(std::runtime_error("Event loop is closed")),
+                            "call_soon_threadsafe"});
+}
+
+void event_loop::shutdown_default_executor() {
+    if (inbox_) inbox_->shutdown_default_executor();
 }
 
 // -- Handles ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // declares the constructor; this translation unit, which may see io's backends and sync's
 // inbox, defines it.
 #include <corio/detail/backends.hpp>
+#include <corio/detail/inbox.hpp>
 #include <corio/events.hpp>
 
 #include <cstdlib>
@@ -27,7 +28,9 @@ bool debug_from_environment() {
 
 event_loop::event_loop(const loop_options& options)
     : event_loop(detail::make_backend(options.backend),
-                 options.clock != nullptr ? *options.clock : steady_clock_source::instance()) {
+                 options.clock != nullptr ? *options.clock : steady_clock_source::instance(),
+                 // The inbox learns the backend's waker when the loop attaches it.
+                 detail::make_inbox(options.idle_poll)) {
     set_debug(options.debug.value_or(debug_from_environment()));
 }
 

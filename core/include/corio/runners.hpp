@@ -19,8 +19,8 @@ void cancel_all_tasks(event_loop& loop);
 }  // namespace detail
 
 /// asyncio.run: creates a new loop (debug mode if `debug`, else CORIO_DEBUG), runs `main` to
-/// completion as a task, then cancels every remaining task and waits for them, and closes the
-/// loop. Returns main's result or throws its exception. Throws std::runtime_error if a loop is
+/// completion as a task, then cancels every remaining task and waits for them, shuts down the
+/// default executor, and closes the loop. Returns main's result or throws its exception. Throws std::runtime_error if a loop is
 /// already running in this thread.
 template <class T>
 T run(task<T> main, std::optional<bool> debug = std::nullopt) {
@@ -38,6 +38,12 @@ T run(task<T> main, std::optional<bool> debug = std::nullopt) {
             } catch (...) {
                 loop.call_exception_handler(
                     {"error while cancelling tasks in run()", std::current_exception(), "run"});
+            }
+            try {
+                loop.shutdown_default_executor();  // asyncio.run: after the tasks, before close
+            } catch (...) {
+                loop.call_exception_handler({"error while shutting down the default executor",
+                                             std::current_exception(), "run"});
             }
             loop.close();
             set_event_loop(nullptr);

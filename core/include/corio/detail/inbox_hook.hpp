@@ -1,12 +1,23 @@
 // What the loop needs from its remote inbox (sync/ implements it), so that core calls the
-// cross-thread machinery without including it. Called only on the loop's thread.
+// cross-thread machinery without including it. Every member is called on the loop's thread
+// (or the thread that closes / destroys it), except post(), which is thread-safe.
 //
 // The loop's side of the wake-up handshake: before a poll that may block, the loop calls
-// prepare_to_block(); if it returns false, messages arrived and the loop polls with a zero
-// timeout instead. After the poll, finish_block() retracts the announcement. Producers signal
-// the backend's waker only while the loop is announced asleep (sync/detail/wakeup.hpp).
+// prepare_to_block(timeout); if it returns false, messages arrived and the loop polls with a
+// zero timeout instead. After the poll, finish_block() retracts the announcement. Producers
+// signal the backend's waker only while the loop is announced asleep (sync/detail/wakeup.hpp).
+//
+// Messages: a remote_message is called exactly once, on the loop's thread, with
+// message_fate::run (it runs as a ready callback of step 5), or with message_fate::dropped if
+// the loop closed before it could run (the message then tells its submitter: a concurrent
+// future fails, a plain callback is counted and reported). A message is never destroyed
+// uncalled while its loop lives, so whatever loop-affine state it carries (a future of its
+// loop) is released on the loop's thread.
 #pragma once
 
+#include <corio/detail/inline_function.hpp>
+
+#include <chrono>
 #include <cstddef>
 
 namespace corio {
@@ -15,13 +26,40 @@ class event_loop;
 
 namespace corio::detail {
 
+enum class message_fate : bool { run, dropped };
+
+// 40 bytes of captures inline, so that the message, wrapped once more without captures, fits
+// a ready-queue slot (48 bytes) and a drained message costs no allocation.
+inline constexpr std::size_t remote_message_capacity = 40;
+using remote_message = inline_function<void(message_fate), remote_message_capacity>;
+
 class inbox_hook {
 public:
     virtual ~inbox_hook() = default;  // owned by its loop
+
+    // Called once by the loop's constructor: the inbox learns its loop (stats, the backend's
+    // waker).
+    virtual void attach(event_loop& loop) = 0;
+
+    // Thread-safe. Enqueues `m` and wakes the loop if it is announced asleep. Never throws
+    // for a closed loop: returns false when the inbox was closed (the message is then dropped
+    // by a later sweep on the loop's thread, close() or the destructor). User-facing entry
+    // points check is_closed() first and throw "Event loop is closed".
+    virtual bool post(remote_message&& m) = 0;
+
     // Moves waiting messages into the loop's ready queue; returns how many.
     virtual std::size_t drain(event_loop& loop) = 0;
-    virtual bool prepare_to_block() noexcept = 0;
+    // `timeout` is the poll's (negative: no limit); an inbox may poll idly within it.
+    virtual bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept = 0;
     virtual void finish_block() noexcept = 0;
+
+    // loop.close() and ~event_loop: refuse from now on, and drop what is queued (each message
+    // called with message_fate::dropped). Idempotent; every call sweeps again.
+    virtual void close(event_loop& loop) noexcept = 0;
+
+    // asyncio's loop.shutdown_default_executor(): the executor lives in sync, the loop only
+    // asks for its shutdown (run() does, before close()). Blocks until its workers exit.
+    virtual void shutdown_default_executor() = 0;
 };
 
 }  // namespace corio::detail

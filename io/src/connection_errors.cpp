@@ -1,0 +1,29 @@
+// errno -> Python's OSError subclasses (connection_errors.hpp).
+#include <cerrno>
+#include <exception>
+
+#include <corio/connection_errors.hpp>
+
+namespace corio {
+
+std::exception_ptr make_os_error(int err, const std::string& what) {
+    switch (err) {
+        case ECONNRESET:
+            return std::make_exception_ptr(connection_reset_error(err, what));
+        case EPIPE:
+        case ESHUTDOWN:
+            return std::make_exception_ptr(broken_pipe_error(err, what));
+        case ECONNREFUSED:
+            return std::make_exception_ptr(connection_refused_error(err, what));
+        case ECONNABORTED:
+            return std::make_exception_ptr(connection_aborted_error(err, what));
+        default:
+            return std::make_exception_ptr(std::system_error(err, std::generic_category(), what));
+    }
+}
+
+void throw_os_error(int err, const std::string& what) {
+    std::rethrow_exception(make_os_error(err, what));
+}
+
+}  // namespace corio

@@ -1,0 +1,149 @@
+// The state one connected socket shares between its stream_reader and stream_writer: the
+// read buffer and EOF/error, the write buffers and the one send in flight, and closing.
+// asyncio splits this between _SelectorSocketTransport and StreamReaderProtocol; here the
+// reader pulls (a read starts a recv op) and the writer pushes (write starts a send op that
+// keeps sending until the buffers are empty). Used only on its loop's thread.
+//
+// Invariants:
+// - at most one recv op (read_op_, in the reading coroutine's frame) and one send op
+//   (send_op_, a member) are in flight; while the send op is, self_ keeps this alive, so a
+//   stream whose handles are all gone still finishes sending, then closes the socket;
+// - the socket is closed (fd_ = -1) only when no op is in flight: the kernel never sees a
+//   descriptor number that may already belong to someone else;
+// - sending_[sent_..] is what the send op works on; pending_ is what write() added since.
+#pragma once
+
+#include <cerrno>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <corio/detail/op_awaiter.hpp>
+#include <corio/detail/socket_ops.hpp>
+#include <corio/futures.hpp>
+#include <corio/sockets.hpp>
+#include <corio/streams.hpp>
+
+namespace corio::detail {
+
+// A byte buffer consumed from the front and filled at the back (no zero-filling on growth).
+class byte_buffer {
+public:
+    std::size_t size() const noexcept { return end_ - begin_; }
+    bool empty() const noexcept { return end_ == begin_; }
+    const char* data() const noexcept { return data_.get() + begin_; }
+    // Room for `n` more bytes at the back; valid until the next call that changes the buffer.
+    char* prepare(std::size_t n);
+    void commit(std::size_t n) noexcept { end_ += n; }
+    void consume(std::size_t n) noexcept;
+    void clear() noexcept { begin_ = end_ = 0; }
+
+private:
+    std::unique_ptr<char[]> data_;
+    std::size_t capacity_ = 0;
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+};
+
+class stream_transport : public std::enable_shared_from_this<stream_transport> {
+public:
+    stream_transport(event_loop& loop, socket sock, std::size_t limit);
+    ~stream_transport();
+    stream_transport(const stream_transport&) = delete;
+    stream_transport& operator=(const stream_transport&) = delete;
+
+    // -- Reading (stream_reader) -------------------------------------------------------
+    // Throws if another coroutine is reading, or the stored read error.
+    void check_readable(const char* what) const;
+    // True when a read must wait for data: nothing buffered beyond `have`, no EOF, no error.
+    bool can_receive() const noexcept { return !eof_ && !closing_ && !read_error_; }
+    void on_received(int result);  // a recv op's result: bytes, 0 (EOF) or -errno
+    // Read this many bytes at most per recv.
+    static constexpr std::size_t recv_chunk = 64 * 1024;
+
+    // -- Writing (stream_writer) -------------------------------------------------------
+    void write(std::string_view data);
+    void write_eof();
+    task<void> drain();
+    void close();
+    void abort();
+    task<void> wait_closed();
+    std::size_t buffered() const noexcept { return sending_.size() - sent_ + pending_.size(); }
+    void set_limits(std::size_t high, std::size_t low) noexcept;
+
+    event_loop& loop_;
+    int fd_;
+    std::size_t limit_;
+    byte_buffer rbuf_;
+    bool eof_ = false;
+    std::exception_ptr read_error_;
+    io_op* read_op_ = nullptr;  // the recv in flight, for close() to cancel
+    bool closing_ = false;
+    socket_address peername_;
+    socket_address sockname_;
+
+    void maybe_finish_close() noexcept;
+
+private:
+    class flush_op final : public send_op {
+    public:
+        flush_op(stream_transport& t, int fd) noexcept : send_op(fd, nullptr, 0), t_(t) {}
+        void complete() noexcept override { t_.on_sent(); }
+
+    private:
+        stream_transport& t_;
+    };
+
+    void start_send() noexcept;
+    void on_sent() noexcept;
+    void fail_writes(std::exception_ptr error) noexcept;
+    void wake(std::vector<future<void>>& waiters) noexcept;
+    void shutdown_write() noexcept;
+
+    flush_op send_op_;
+    std::shared_ptr<stream_transport> self_;  // set while send_op_ is in flight
+    bool sending_now_ = false;
+    std::string sending_;
+    std::size_t sent_ = 0;
+    std::string pending_;
+    bool eof_requested_ = false;
+    bool eof_sent_ = false;
+    bool paused_ = false;  // above high_ since; drain() waits until at or below low_
+    std::size_t high_ = 64 * 1024;
+    std::size_t low_ = 16 * 1024;
+    std::exception_ptr write_error_;
+    std::vector<future<void>> drain_waiters_;
+    std::vector<future<void>> close_waiters_;
+};
+
+// Receives into the transport's buffer: one recv op, registered in read_op_ while in flight,
+// whose result the transport takes before the reading coroutine continues. Built in place in
+// the reading coroutine's frame (co_await recv_more(t)).
+class recv_more {
+public:
+    explicit recv_more(stream_transport& t)
+        : t_(t),
+          op_(t.fd_, t.rbuf_.prepare(stream_transport::recv_chunk), stream_transport::recv_chunk) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+        op_.await_suspend(h);
+        t_.read_op_ = &op_;
+    }
+    void await_resume() {
+        t_.read_op_ = nullptr;
+        if (op_.result == -ECANCELED)
+            t_.maybe_finish_close();  // close() may wait for us
+        int r = op_.await_resume();   // throws cancelled_error if the op was cancelled by one
+        t_.on_received(r);
+    }
+
+private:
+    stream_transport& t_;
+    op_awaiter<raw_result<recv_op>> op_;
+};
+
+}  // namespace corio::detail

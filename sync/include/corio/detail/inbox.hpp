@@ -1,0 +1,96 @@
+// A loop's inbox: the MPSC queue other threads post to (moodycamel::ConcurrentQueue used with
+// one consumer), drained in bulk at the top of every iteration. Implements core's
+// detail::inbox_hook; no asyncio counterpart (asyncio's call_soon_threadsafe appends to
+// _ready under the GIL and writes the self-pipe every time).
+//
+// Decisions (see also BUILD.md):
+// - FIFO per producer thread, no order across producers (moodycamel's guarantee).
+// - A thread that is running a loop posts through a producer token (moodycamel's explicit
+//   producer: no thread-id hash lookup per enqueue). Tokens are owned by the target inbox and
+//   found through a small thread-local cache keyed by the inbox's serial number, so a token
+//   never outlives its queue and a dead inbox's entry is never matched. Foreign threads, which
+//   may be many and short-lived, use moodycamel's implicit producers.
+// - Idle polling lives in prepare_to_block(): before announcing sleep, the loop spins on the
+//   queue's approximate size for min(idle_poll, poll timeout). A message found there costs
+//   neither the sleeping_ RMWs nor a wake-up syscall. Time spent is in loop_stats.
+// - The loop's default executor (run_in_executor(nullptr, ...)) is owned here, because core
+//   cannot name sync's types.
+#pragma once
+
+#include <corio/events.hpp>
+#include <corio/stats.hpp>
+#include <corio/detail/inbox_hook.hpp>
+#include <corio/detail/wakeup.hpp>
+
+#include <concurrentqueue.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace corio {
+class thread_pool_executor;
+}
+
+namespace corio::detail {
+
+/// The inbox. post() is thread-safe; everything else runs on the loop's thread.
+class inbox final : public inbox_hook {
+public:
+    /// Unset idle_poll: CORIO_IDLE_POLL_US, else default_idle_poll. Zero disables it.
+    static constexpr std::chrono::nanoseconds default_idle_poll = std::chrono::microseconds(100);
+    explicit inbox(std::optional<std::chrono::nanoseconds> idle_poll = std::nullopt);
+    ~inbox() override;
+
+    void attach(event_loop& loop) override;
+    bool post(remote_message&& m) override;
+    std::size_t drain(event_loop& loop) override;
+    bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept override;
+    void finish_block() noexcept override;
+    void close(event_loop& loop) noexcept override;
+    void shutdown_default_executor() override;
+
+    /// The loop's default executor, started on first use. Throws std::runtime_error after
+    /// shutdown_default_executor(). Loop thread only.
+    thread_pool_executor& default_executor();
+
+    std::chrono::nanoseconds idle_poll() const noexcept { return idle_poll_; }
+    void set_idle_poll(std::chrono::nanoseconds window) noexcept { idle_poll_ = window; }
+    const wakeup& handshake() const noexcept { return wake_; }
+
+private:
+    using queue_type = moodycamel::ConcurrentQueue<remote_message>;
+
+    moodycamel::ProducerToken& token_for_this_thread();
+    bool idle_poll_for(std::chrono::nanoseconds window) noexcept;
+    void publish_counters() noexcept;
+
+    // The queue first: destroyed last, after the tokens that point into it.
+    queue_type queue_;
+    wakeup wake_;
+    moodycamel::ConsumerToken consumer_;  // loop thread only
+    loop_stats* stats_ = nullptr;
+    std::chrono::nanoseconds idle_poll_;
+    const std::uint64_t serial_;  // never reused: keys the producers' token caches
+
+    std::mutex tokens_mutex_;  // guards tokens_ (rare: one token per producer thread)
+    std::vector<std::unique_ptr<moodycamel::ProducerToken>> tokens_;
+
+    std::unique_ptr<thread_pool_executor> executor_;
+    bool executor_shut_down_ = false;
+};
+
+/// The inbox of `loop`; throws std::runtime_error if the loop has none (a test loop).
+inbox& inbox_of(event_loop& loop);
+
+/// Posts a message to `loop` from any thread (never throws for a closed loop: see
+/// inbox_hook::post). Returns false if the loop was closed.
+inline bool post(event_loop& loop, remote_message&& m) { return inbox_of(loop).post(std::move(m)); }
+
+/// For the default policy (corio::io).
+std::unique_ptr<inbox_hook> make_inbox(std::optional<std::chrono::nanoseconds> idle_poll);
+
+}  // namespace corio::detail

@@ -1,0 +1,122 @@
+// concurrent_future's type-independent state: waiting, cancelling, callbacks.
+#include <string>
+
+#include <corio/concurrent_future.hpp>
+#include <corio/log.hpp>
+
+namespace corio::detail {
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+}  // namespace
+
+bool concurrent_state_base::cancel() {
+    std::vector<done_fn> callbacks;
+    {
+        std::lock_guard lock(mutex_);
+        if (status_.load(std::memory_order_relaxed) != concurrent_status::pending) {
+            return status_.load(std::memory_order_relaxed) == concurrent_status::cancelled;
+        }
+        status_.store(concurrent_status::cancelled, std::memory_order_release);
+        callbacks.swap(callbacks_);
+    }
+    cv_.notify_all();
+    on_cancelled();
+    run_callbacks(callbacks);
+    return true;
+}
+
+bool concurrent_state_base::set_running_or_notify_cancel() {
+    std::lock_guard lock(mutex_);
+    if (status_.load(std::memory_order_relaxed) == concurrent_status::cancelled)
+        return false;
+    // Relaxed: a waiter only acts on finished/cancelled, published with release.
+    status_.store(concurrent_status::running, std::memory_order_relaxed);
+    return true;
+}
+
+bool concurrent_state_base::set_exception(std::exception_ptr error) {
+    return complete(concurrent_status::finished, [&] { error_ = std::move(error); });
+}
+
+void concurrent_state_base::add_done_callback(done_fn fn) {
+    {
+        std::lock_guard lock(mutex_);
+        concurrent_status s = status_.load(std::memory_order_relaxed);
+        if (s != concurrent_status::finished && s != concurrent_status::cancelled) {
+            callbacks_.push_back(std::move(fn));
+            return;
+        }
+    }
+    std::vector<done_fn> one;
+    one.push_back(std::move(fn));
+    run_callbacks(one);
+}
+
+void concurrent_state_base::run_callbacks(std::vector<done_fn>& callbacks) noexcept {
+    for (auto& fn : callbacks) {
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            log(log_level::error,
+                std::string("exception calling callback for concurrent_future: ") + e.what());
+        } catch (...) {
+            log(log_level::error, "exception calling callback for concurrent_future");
+        }
+    }
+}
+
+void concurrent_state_base::wait(std::optional<std::chrono::nanoseconds> timeout,
+                                 std::chrono::nanoseconds spin) {
+    if (done())
+        return;
+    if (loop != nullptr && running_loop() == loop) {
+        throw std::runtime_error(
+            "concurrent_future::result() called from the thread running its loop: the loop "
+            "could never complete it (deadlock); await wrap_future(f) instead");
+    }
+    using clock = std::chrono::steady_clock;
+    const clock::time_point start = clock::now();
+    if (timeout && spin > *timeout)
+        spin = *timeout;
+    while (clock::now() - start < spin) {
+        for (int i = 0; i < 16; ++i) {
+            if (done())
+                return;
+            cpu_relax();
+        }
+    }
+    std::unique_lock lock(mutex_);
+    auto is_done = [this] {
+        concurrent_status s = status_.load(std::memory_order_relaxed);  // under the lock
+        return s == concurrent_status::finished || s == concurrent_status::cancelled;
+    };
+    if (!timeout) {
+        cv_.wait(lock, is_done);
+        return;
+    }
+    if (!cv_.wait_until(lock, start + *timeout, is_done))
+        throw timeout_error();
+}
+
+void concurrent_state_base::rethrow_if_failed() const {
+    if (cancelled())
+        throw cancelled_error();
+    if (std::exception_ptr e = error())
+        std::rethrow_exception(e);
+}
+
+std::exception_ptr concurrent_state_base::error() const {
+    // Called once done() was seen (acquire): error_ was written before the release store of
+    // status_ and is never written again, so reading it without the lock is race-free.
+    return error_;
+}
+
+}  // namespace corio::detail

@@ -1,0 +1,224 @@
+// The inbox: bulk drain into the ready queue, idle polling, producer tokens, close sweep.
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include <corio/detail/inbox.hpp>
+#include <corio/executor.hpp>
+
+namespace corio::detail {
+namespace {
+
+// A drained message as a ready-queue callable: 48 bytes, no captures of its own, so it fits
+// a slot inline. If the ready queue drops it uncalled (close() clears it), its destructor
+// tells the message it was dropped, so nothing accepted is lost silently.
+struct remote_entry {
+    remote_message m;
+
+    explicit remote_entry(remote_message&& msg) noexcept : m(std::move(msg)) {}
+    remote_entry(remote_entry&&) noexcept = default;
+    remote_entry& operator=(remote_entry&&) = delete;
+    ~remote_entry() {
+        if (m)
+            m.call_once(message_fate::dropped);
+    }
+    void operator()() { m.call_once(message_fate::run); }  // empties m first
+};
+static_assert(sizeof(remote_entry) <= inline_function_capacity);
+
+constexpr std::size_t batch_size = 64;
+// An iteration takes at most this many messages, so that a flood cannot keep one iteration
+// from reaching its poll and timers; the rest waits one iteration.
+constexpr std::size_t max_per_drain = 4096;
+
+std::uint64_t next_serial() noexcept {
+    static std::atomic<std::uint64_t> serials{0};
+    // Relaxed: uniqueness is all that is needed, and every RMW returns a distinct value.
+    return serials.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+std::chrono::nanoseconds idle_poll_from_environment() {
+    const char* value = std::getenv("CORIO_IDLE_POLL_US");
+    if (value == nullptr || *value == '\0')
+        return inbox::default_idle_poll;
+    char* end = nullptr;
+    long long us = std::strtoll(value, &end, 10);
+    if (end == value || us < 0)
+        return inbox::default_idle_poll;
+    return std::chrono::microseconds(us);
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+// A producer thread's tokens, by target inbox serial. Small and thread-local: a miss asks
+// the target for a new token (which it owns), so an evicted entry costs one more token.
+struct token_cache {
+    struct entry {
+        std::uint64_t serial = 0;
+        moodycamel::ProducerToken* token = nullptr;
+    };
+    std::array<entry, 8> entries{};
+    unsigned victim = 0;
+};
+thread_local token_cache tokens_of_this_thread;
+
+}  // namespace
+
+inbox::inbox(std::optional<std::chrono::nanoseconds> idle_poll)
+    : consumer_(queue_),
+      idle_poll_(idle_poll.value_or(idle_poll_from_environment())),
+      serial_(next_serial()) {}
+
+inbox::~inbox() {
+    if (executor_) executor_->shutdown(true);
+    wake_.close_barrier();
+    wake_.wait_for_producers();  // no producer may still be inside post() as we free
+}
+
+void inbox::attach(event_loop& loop) {
+    stats_ = &loop_access::stats(loop);
+    wake_.bind(loop_access::backend(loop).get_waker());
+}
+
+moodycamel::ProducerToken& inbox::token_for_this_thread() {
+    token_cache& cache = tokens_of_this_thread;
+    for (token_cache::entry& e : cache.entries) {
+        if (e.serial == serial_)
+            return *e.token;
+    }
+    moodycamel::ProducerToken* token;
+    {
+        std::lock_guard lock(tokens_mutex_);
+        tokens_.push_back(std::make_unique<moodycamel::ProducerToken>(queue_));
+        token = tokens_.back().get();
+    }
+    token_cache::entry& slot = cache.entries[cache.victim++ % cache.entries.size()];
+    slot = {serial_, token};
+    return *token;
+}
+
+bool inbox::post(remote_message&& m) {  // hot: no alloc in steady state
+    const bool open = wake_.enter();
+    struct leave_on_exit {  // also when the enqueue throws
+        wakeup& w;
+        ~leave_on_exit() { w.leave(); }
+    } guard{wake_};
+    const bool ok = running_loop() != nullptr ? queue_.enqueue(token_for_this_thread(), std::move(m))
+                                              : queue_.enqueue(std::move(m));
+    if (!ok) throw std::bad_alloc();
+    return open;
+}
+
+std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
+    std::size_t total = 0;
+    remote_message batch[batch_size];
+    while (total < max_per_drain) {
+        const std::size_t n = queue_.try_dequeue_bulk(consumer_, batch, batch_size);
+        for (std::size_t i = 0; i < n; ++i) {
+            loop_access::push_callback(loop, remote_entry(std::move(batch[i])));
+        }
+        total += n;
+        if (n < batch_size)
+            break;
+    }
+    stats_->inbox_messages += total;
+    return total;
+}
+
+bool inbox::idle_poll_for(std::chrono::nanoseconds window) noexcept {
+    using clock = std::chrono::steady_clock;
+    const clock::time_point start = clock::now();
+    bool found = false;
+    clock::time_point now = start;
+    while (now - start < window) {
+        // Relaxed loads inside size_approx: a message missed here is caught by the handshake.
+        if (queue_.size_approx() != 0) {
+            found = true;
+            break;
+        }
+        for (int i = 0; i < 16; ++i)
+            cpu_relax();
+        now = clock::now();
+    }
+    stats_->idle_poll_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count());
+    if (found)
+        ++stats_->idle_poll_hits;
+    return found;
+}
+
+bool inbox::prepare_to_block(std::chrono::nanoseconds timeout) noexcept {
+    if (idle_poll_.count() > 0) {
+        const std::chrono::nanoseconds window =
+            timeout.count() < 0 ? idle_poll_ : std::min(idle_poll_, timeout);
+        if (idle_poll_for(window))
+            return false;
+    }
+    // The re-check of the handshake (wakeup.hpp): size_approx reads each producer's tail,
+    // which the acquire of announce_sleep's RMW made visible for every producer RMW before it.
+    const bool may_block = wake_.announce_sleep([this] { return queue_.size_approx() != 0; });
+    if (!may_block)
+        publish_counters();
+    return may_block;
+}
+
+void inbox::finish_block() noexcept {
+    wake_.finish_sleep();
+    publish_counters();
+}
+
+void inbox::publish_counters() noexcept {
+    stats_->wakeups_sent = wake_.sent();
+    stats_->wakeups_redundant = wake_.redundant();
+}
+
+void inbox::close(event_loop&) noexcept {
+    wake_.close_barrier();
+    wake_.wait_for_producers();  // what they enqueued is visible now, and they are gone
+    remote_message batch[batch_size];
+    for (;;) {
+        const std::size_t n = queue_.try_dequeue_bulk(consumer_, batch, batch_size);
+        for (std::size_t i = 0; i < n; ++i)
+            batch[i].call_once(message_fate::dropped);
+        if (n == 0)
+            break;
+    }
+    if (stats_ != nullptr)
+        publish_counters();
+}
+
+thread_pool_executor& inbox::default_executor() {
+    if (executor_shut_down_)
+        throw std::runtime_error("Executor shutdown has been called");
+    if (!executor_)
+        executor_ = std::make_unique<thread_pool_executor>();
+    return *executor_;
+}
+
+void inbox::shutdown_default_executor() {
+    executor_shut_down_ = true;
+    if (executor_)
+        executor_->shutdown(true);
+}
+
+inbox& inbox_of(event_loop& loop) {
+    auto* in = dynamic_cast<inbox*>(loop_access::inbox(loop));
+    if (in == nullptr)
+        throw std::runtime_error("This event loop has no inbox for cross-thread calls");
+    return *in;
+}
+
+std::unique_ptr<inbox_hook> make_inbox(std::optional<std::chrono::nanoseconds> idle_poll) {
+    return std::make_unique<inbox>(idle_poll);
+}
+
+}  // namespace corio::detail

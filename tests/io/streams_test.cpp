@@ -1,0 +1,348 @@
+// Streams on both backends: the reader's calls and limits, the writer's backpressure, and
+// the faults of issue 5 (reset, broken pipe, half-close, reading after close, closing twice).
+#include <sys/socket.h>
+
+#include <string>
+
+#include <corio/streams.hpp>
+
+#include "io_fixture.hpp"
+
+namespace corio {
+namespace {
+
+using test::io_test;
+using test::port_of;
+
+class streams : public io_test {};
+
+// Echoes lines until EOF, then closes.
+task<void> echo_lines(stream_reader r, stream_writer w) {
+    for (;;) {
+        std::string line = co_await r.readline();
+        if (line.empty())
+            break;
+        w.write(line);
+        co_await w.drain();
+    }
+    w.close();
+    co_await w.wait_closed();
+}
+
+// Reads nothing until told; then closes.
+task<void> idle_handler(stream_reader r, stream_writer w) {
+    std::string rest = co_await r.read();  // until EOF
+    w.close();
+    co_await w.wait_closed();
+}
+
+task<void> reader_calls() {
+    server srv = co_await start_server(echo_lines, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    c.writer.writelines({"one\n", "two\nthree", "\nfour|five|\n"});
+    co_await c.writer.drain();
+    EXPECT_EQ(co_await c.reader.readline(), "one\n");
+    EXPECT_EQ(co_await c.reader.readexactly(2), "tw");
+    EXPECT_EQ(co_await c.reader.readuntil("\n"), "o\n");
+    EXPECT_EQ(co_await c.reader.readuntil("ee\n"), "three\n");
+    EXPECT_EQ(co_await c.reader.readuntil("|"), "four|");
+    EXPECT_EQ(co_await c.reader.read(0), "");
+    EXPECT_EQ(co_await c.reader.read(3), "fiv");
+    c.writer.write_eof();  // the server sees EOF, closes: we read the rest, then EOF
+    EXPECT_EQ(co_await c.reader.read(), "e|\n");
+    EXPECT_TRUE(c.reader.at_eof());
+    EXPECT_EQ(co_await c.reader.read(10), "");
+    EXPECT_EQ(co_await c.reader.readline(), "");
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, read_readexactly_readline_readuntil_and_eof) {
+    CORIO_RUN(reader_calls());
+}
+
+task<void> incomplete() {
+    server srv = co_await start_server(echo_lines, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    c.writer.write("abc\n");
+    c.writer.write_eof();
+    EXPECT_EQ(co_await c.reader.readexactly(2), "ab");
+    try {
+        co_await c.reader.readexactly(10);
+        ADD_FAILURE() << "no incomplete_read_error";
+    } catch (const incomplete_read_error& e) {
+        EXPECT_EQ(e.partial, "c\n");
+        EXPECT_EQ(e.expected, 10u);
+    }
+    EXPECT_THROW(co_await c.reader.readuntil("x"), incomplete_read_error);
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, eof_before_the_bytes_is_incomplete_read_error) {
+    CORIO_RUN(incomplete());
+}
+
+task<void> send_bytes(stream_reader, stream_writer w) {
+    w.write(std::string(100, 'a') + "\nshort\n" + std::string(50, 'b') + "|tail");
+    co_await w.drain();
+    w.close();
+    co_await w.wait_closed();
+}
+
+task<void> over_limit() {
+    server srv = co_await start_server(send_bytes, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv), 16);
+    EXPECT_EQ(c.reader.limit(), 16u);
+    // The over-long line is dropped through its newline; the next one reads fine.
+    EXPECT_THROW(co_await c.reader.readline(), limit_overrun_error);
+    EXPECT_EQ(co_await c.reader.readline(), "short\n");
+    // readuntil keeps the data when the separator is beyond the limit.
+    try {
+        co_await c.reader.readuntil("|");
+        ADD_FAILURE() << "no limit_overrun_error";
+    } catch (const limit_overrun_error& e) {
+        EXPECT_GT(e.consumed, 16u);
+    }
+    EXPECT_EQ(co_await c.reader.readexactly(50), std::string(50, 'b'));
+    EXPECT_EQ(co_await c.reader.read(), "|tail");
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, a_line_longer_than_the_limit_is_limit_overrun_error) {
+    CORIO_RUN(over_limit());
+}
+
+// Half-close: the client shuts down its sending side; the server reads EOF and can still
+// write its reply, which the client reads.
+task<void> reply_after_eof(stream_reader r, stream_writer w) {
+    std::string all = co_await r.read();
+    EXPECT_TRUE(r.at_eof());
+    w.write("got " + std::to_string(all.size()));
+    co_await w.drain();
+    w.close();
+    co_await w.wait_closed();
+}
+
+task<void> half_close() {
+    server srv = co_await start_server(reply_after_eof, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    c.writer.write("12345");
+    c.writer.write_eof();
+    EXPECT_THROW(c.writer.write("more"), std::runtime_error);
+    EXPECT_EQ(co_await c.reader.read(), "got 5");
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, half_close_reads_eof_and_the_writer_still_works) {
+    CORIO_RUN(half_close());
+}
+
+// The server resets the connection (SO_LINGER 0, close): the client's read throws
+// connection_reset_error.
+task<void> reset_handler(stream_reader r, stream_writer w) {
+    co_await r.readexactly(1);
+    int fd = std::any_cast<int>(w.get_extra_info("socket"));
+    linger lg{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    w.close();
+    co_await w.wait_closed();
+}
+
+task<void> peer_reset() {
+    server srv = co_await start_server(reset_handler, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    c.writer.write("x");
+    EXPECT_THROW(co_await c.reader.read(), connection_reset_error);
+    EXPECT_THROW(co_await c.reader.read(), connection_reset_error);  // the error stays
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, peer_reset_is_connection_reset_error) {
+    CORIO_RUN(peer_reset());
+}
+
+task<void> close_at_once(stream_reader, stream_writer w) {
+    w.close();
+    co_await w.wait_closed();
+}
+
+// The peer closes while we write: a write or drain fails with broken_pipe_error (EPIPE) or
+// connection_reset_error (the peer's RST came first), and keeps failing.
+task<void> broken_pipe() {
+    server srv = co_await start_server(close_at_once, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    EXPECT_EQ(co_await c.reader.read(), "");  // the server closed
+    const std::string chunk(64 * 1024, 'z');
+    bool failed = false;
+    for (int i = 0; i < 1000 && !failed; ++i) {
+        try {
+            c.writer.write(chunk);
+            co_await c.writer.drain();
+            co_await sleep(0.001);
+        } catch (const connection_error& e) {
+            failed = e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset;
+        }
+    }
+    EXPECT_TRUE(failed);
+    EXPECT_THROW(c.writer.write("x"), connection_error);
+    EXPECT_THROW(co_await c.writer.drain(), connection_error);
+    c.writer.close();
+    c.writer.close();  // closing twice is fine
+    co_await c.writer.wait_closed();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, writing_to_a_closed_peer_is_broken_pipe) {
+    CORIO_RUN(broken_pipe());
+}
+
+// A slow reader: drain() blocks at the high-water mark instead of buffering without bound,
+// and resumes when the reader catches up; every byte arrives in order.
+task<void> read_slowly(stream_reader r, stream_writer w) {
+    co_await sleep(0.2);
+    std::string all = co_await r.read();
+    w.write(std::to_string(all.size()) + (all == std::string(all.size(), 'q') ? " ok" : " bad"));
+    co_await w.drain();
+    w.close();
+    co_await w.wait_closed();
+}
+
+task<void> slow_reader() {
+    server srv = co_await start_server(read_slowly, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    c.writer.set_write_buffer_limits(64 * 1024, 16 * 1024);
+    const std::string chunk(16 * 1024, 'q');
+    std::size_t written = 0;
+    std::size_t max_buffered = 0;
+    bool blocked = false;
+    const double start = get_running_loop().time();
+    while (written < 32u * 1024 * 1024 && get_running_loop().time() - start < 0.1) {
+        c.writer.write(chunk);
+        written += chunk.size();
+        max_buffered = std::max(max_buffered, c.writer.get_write_buffer_size());
+        try {
+            co_await wait_for(c.writer.drain(), 0.01);
+        } catch (const timeout_error&) {
+            blocked = true;
+            break;
+        }
+    }
+    EXPECT_TRUE(blocked) << "drain never blocked after " << written << " bytes";
+    EXPECT_LE(max_buffered, 64u * 1024 + chunk.size());
+    co_await c.writer.drain();  // the reader wakes up and catches up
+    c.writer.write_eof();
+    EXPECT_EQ(co_await c.reader.read(), std::to_string(written) + " ok");
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, a_slow_reader_blocks_drain_at_the_high_water_mark) {
+    CORIO_RUN(slow_reader());
+}
+
+task<void> read_after_close() {
+    server srv = co_await start_server(idle_handler, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    // A read waiting when the writer closes returns EOF; later reads too.
+    task<std::string> waiting = create_task(c.reader.read(100));
+    co_await sleep(0.01);
+    c.writer.close();
+    EXPECT_TRUE(c.writer.is_closing());
+    EXPECT_EQ(co_await waiting, "");
+    EXPECT_EQ(co_await c.reader.read(100), "");
+    EXPECT_TRUE(c.reader.at_eof());
+    EXPECT_THROW(co_await c.reader.readexactly(1), incomplete_read_error);
+    EXPECT_THROW(c.writer.write("x"), std::runtime_error);
+    co_await c.writer.wait_closed();
+    EXPECT_EQ(std::any_cast<int>(c.writer.get_extra_info("socket")), -1);
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, reading_from_a_closed_writer_returns_eof) {
+    CORIO_RUN(read_after_close());
+}
+
+task<void> cancelled_read() {
+    server srv = co_await start_server(echo_lines, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    task<std::string> waiting = create_task(c.reader.readline());
+    co_await sleep(0.01);
+    waiting.cancel();
+    EXPECT_THROW(co_await waiting, cancelled_error);
+    c.writer.write("still here\n");
+    EXPECT_EQ(co_await c.reader.readline(), "still here\n");
+    // A timeout inside a line: the bytes already received stay buffered.
+    c.writer.write("par");
+    EXPECT_THROW(co_await wait_for(c.reader.readline(), 0.05), timeout_error);
+    c.writer.write("tial\n");
+    EXPECT_EQ(co_await c.reader.readline(), "partial\n");
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, a_cancelled_read_loses_no_bytes) {
+    CORIO_RUN(cancelled_read());
+}
+
+task<void> extra_info() {
+    server srv = co_await start_server(echo_lines, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("localhost", port_of(srv));
+    auto peer = std::any_cast<socket_address>(c.writer.get_extra_info("peername"));
+    auto me = std::any_cast<socket_address>(c.writer.get_extra_info("sockname"));
+    EXPECT_EQ(peer.port(), port_of(srv));
+    EXPECT_EQ(peer.host(), "127.0.0.1");
+    EXPECT_NE(me.port(), 0);
+    EXPECT_GE(std::any_cast<int>(c.writer.get_extra_info("socket")), 0);
+    EXPECT_FALSE(c.writer.get_extra_info("nonsense").has_value());
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, get_extra_info_and_localhost) {
+    CORIO_RUN(extra_info());
+}
+
+task<void> unix_streams(std::string path) {
+    server srv = co_await start_unix_server(echo_lines, path);
+    stream_pair c = co_await open_unix_connection(path);
+    c.writer.write("over unix\n");
+    EXPECT_EQ(co_await c.reader.readline(), "over unix\n");
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, unix_socket_connection_and_server) {
+    std::string path = testing::TempDir() + "corio_streams_" + std::to_string(::getpid()) + ".sock";
+    CORIO_RUN(unix_streams(path));
+    EXPECT_NE(::access(path.c_str(), F_OK), 0) << "close() removes the socket file";
+}
+
+CORIO_INSTANTIATE_BACKENDS(streams);
+
+}  // namespace
+}  // namespace corio

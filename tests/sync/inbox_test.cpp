@@ -1,0 +1,168 @@
+// The inbox on a deterministic loop (manual clock, fake backend): bulk drain in FIFO order,
+// close() accounting for every accepted message, allocation-free call_soon_threadsafe, and
+// idle polling on a real loop.
+#include "../support/alloc_counter.hpp"
+#include "../support/fake_backend.hpp"
+#include "loop_thread.hpp"
+
+#include <corio/detail/inbox.hpp>
+#include <corio/events.hpp>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace corio {
+namespace {
+
+struct inbox_loop {
+    manual_clock clock{1'000'000'000};
+    test::fake_backend* backend;
+    event_loop loop;
+    std::vector<std::string> reported;
+
+    inbox_loop() : inbox_loop(std::make_unique<test::fake_backend>(clock)) {}
+    void run_once() {
+        loop.stop();
+        loop.run_forever();
+    }
+
+private:
+    explicit inbox_loop(std::unique_ptr<test::fake_backend> b)
+        : backend(b.get()),
+          loop(std::move(b), clock, detail::make_inbox(std::chrono::nanoseconds(0))) {
+        backend->record_timeouts = false;
+        loop.set_exception_handler(
+            [this](event_loop&, const exception_context& c) { reported.push_back(c.source); });
+    }
+};
+
+TEST(inbox, messages_run_in_the_next_iteration_in_fifo_order) {
+    inbox_loop t;
+    std::vector<int> order;
+    for (int i = 0; i < 300; ++i) t.loop.call_soon_threadsafe([&order, i] { order.push_back(i); });
+    t.run_once();
+    ASSERT_EQ(order.size(), 300u);
+    for (int i = 0; i < 300; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+    EXPECT_EQ(t.loop.stats().inbox_messages, 300u);
+}
+
+TEST(inbox, per_producer_fifo_with_two_threads) {
+    inbox_loop t;
+    std::vector<int> seen_a, seen_b;
+    auto produce = [&](std::vector<int>& seen) {
+        for (int i = 0; i < 2000; ++i) t.loop.call_soon_threadsafe([&seen, i] { seen.push_back(i); });
+    };
+    std::thread a(produce, std::ref(seen_a)), b(produce, std::ref(seen_b));
+    a.join();
+    b.join();
+    t.run_once();
+    t.run_once();
+    ASSERT_EQ(seen_a.size(), 2000u);
+    ASSERT_EQ(seen_b.size(), 2000u);
+    for (int i = 0; i < 2000; ++i) {
+        EXPECT_EQ(seen_a[static_cast<std::size_t>(i)], i);
+        EXPECT_EQ(seen_b[static_cast<std::size_t>(i)], i);
+    }
+}
+
+TEST(inbox, closed_loop_refuses) {
+    inbox_loop t;
+    t.loop.close();
+    try {
+        t.loop.call_soon_threadsafe([] {});
+        FAIL() << "no exception";
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "Event loop is closed");
+    }
+}
+
+// Accepted but not run when the loop closes: each callback is counted and reported, never
+// silently dropped; a handle-cancelled one is neither run nor reported.
+TEST(inbox, close_reports_every_accepted_callback_that_did_not_run) {
+    inbox_loop t;
+    int ran = 0;
+    for (int i = 0; i < 5; ++i) t.loop.call_soon_threadsafe([&] { ++ran; });
+    threadsafe_handle h = t.loop.call_soon_threadsafe(with_handle, [&] { ++ran; });
+    EXPECT_TRUE(h.cancel());
+    EXPECT_FALSE(h.cancel());
+    t.loop.close();
+    EXPECT_EQ(ran, 0);
+    EXPECT_EQ(t.loop.stats().inbox_dropped, 5u);
+    EXPECT_EQ(t.reported.size(), 5u);
+    for (const auto& s : t.reported) EXPECT_EQ(s, "call_soon_threadsafe");
+}
+
+TEST(inbox, threadsafe_handle_cancel_keeps_the_callback_from_running) {
+    inbox_loop t;
+    int ran = 0;
+    threadsafe_handle keep = t.loop.call_soon_threadsafe(with_handle, [&] { ++ran; });
+    threadsafe_handle drop = t.loop.call_soon_threadsafe(with_handle, [&] { ran += 10; });
+    std::thread([&] { EXPECT_TRUE(drop.cancel()); }).join();
+    EXPECT_TRUE(drop.cancelled());
+    t.run_once();
+    EXPECT_EQ(ran, 1);
+    EXPECT_FALSE(keep.cancel());  // already ran
+}
+
+TEST(inbox, an_exception_in_a_threadsafe_callback_goes_to_the_handler) {
+    inbox_loop t;
+    t.loop.call_soon_threadsafe([] { throw std::runtime_error("boom"); });
+    t.run_once();
+    ASSERT_EQ(t.reported.size(), 1u);
+    EXPECT_EQ(t.reported[0], "callback");
+}
+
+// call_soon_threadsafe's steady state: no allocation on the producer's thread (per-thread
+// counter) nor in the loop's drain and run.
+TEST(inbox, call_soon_threadsafe_allocates_nothing_in_steady_state) {
+    inbox_loop t;
+    int runs = 0;
+    void* p1 = &runs;
+    void* p2 = &t;
+    auto round = [&] {
+        for (int i = 0; i < 2000; ++i) {
+            t.loop.call_soon_threadsafe([&runs, p1, p2, i] { runs += (p1 != p2) + i * 0; });
+        }
+    };
+    round();  // warm-up: queue blocks, the producer's sub-queue and the ready ring grow once
+    t.run_once();
+    test::allocation_scope producer;
+    round();
+    const auto produced = producer.allocations();
+    test::allocation_scope consumer;
+    t.run_once();
+    EXPECT_EQ(produced, 0u);
+    EXPECT_EQ(consumer.allocations(), 0u);
+    EXPECT_EQ(runs, 4000);
+}
+
+using idle_poll = test::xthread_test;
+
+TEST_P(idle_poll, an_idle_loop_polls_before_blocking_and_counts_the_time) {
+    CORIO_LOOP_OR_SKIP(l, std::chrono::milliseconds(5));
+    test::loop_thread lt(std::move(l));
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 50; ++i) {
+        // Let the loop run out of work and start its idle poll, then post into the window.
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        lt.loop->call_soon_threadsafe([&] { ran.fetch_add(1); });
+        ASSERT_TRUE(test::wait_until([&] { return ran.load() == i + 1; }));
+    }
+    lt.stop_and_join();
+    EXPECT_GT(lt.loop->stats().idle_poll_ns, 0u);
+    EXPECT_GT(lt.loop->stats().idle_poll_hits, 0u);
+}
+
+TEST_P(idle_poll, zero_disables_it) {
+    CORIO_LOOP_OR_SKIP(l, std::chrono::nanoseconds(0));
+    test::loop_thread lt(std::move(l));
+    lt.stop_and_join();
+    EXPECT_EQ(lt.loop->stats().idle_poll_ns, 0u);
+}
+
+CORIO_INSTANTIATE_BACKENDS(idle_poll);
+
+}  // namespace
+}  // namespace corio
