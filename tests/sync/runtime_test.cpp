@@ -1,0 +1,118 @@
+// runtime: loops pinned where the plan says, loop-to-loop calls, oversubscription, and an
+// orderly stop that runs or refuses every submission.
+#include <corio/runtime.hpp>
+#include <corio/tasks.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sched.h>
+
+#include <atomic>
+#include <filesystem>
+
+namespace corio {
+namespace {
+
+std::vector<unsigned> my_affinity() {
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    sched_getaffinity(0, sizeof mask, &mask);
+    std::vector<unsigned> out;
+    for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &mask)) out.push_back(c);
+    return out;
+}
+
+TEST(runtime, each_loop_runs_pinned_to_its_planned_cpu) {
+    runtime rt;
+    ASSERT_EQ(rt.size(), rt.plan().cpus.size());
+    for (std::size_t i = 0; i < rt.size(); ++i) {
+        auto seen = rt.submit_to_threadsafe(i, [] {
+                          return std::make_pair(my_affinity(), runtime::this_loop_index());
+                      }).result(10.0);
+        EXPECT_EQ(seen.first, std::vector<unsigned>{rt.plan().cpus[i]});
+        EXPECT_EQ(seen.second, std::optional<std::size_t>(i));
+    }
+    EXPECT_EQ(runtime::this_loop_index(), std::nullopt);
+}
+
+task<int> sum_over_loops(runtime& rt) {
+    int total = 0;
+    for (std::size_t i = 0; i < rt.size(); ++i) {
+        total += co_await rt.submit_to(i, [] { return static_cast<int>(*runtime::this_loop_index()); });
+    }
+    int reduced = co_await rt.map_reduce([] { return 1; }, 0, [](int a, int b) { return a + b; });
+    co_return total * 100 + reduced;
+}
+
+TEST(runtime, four_loops_on_two_cpus_call_each_other) {
+    runtime::options o;
+    o.loops = 4;
+    runtime rt(o);
+    EXPECT_EQ(rt.size(), 4u);
+    EXPECT_EQ(rt.plan().oversubscribed, topology::detect().cpus().size() < 4);
+    EXPECT_EQ(rt.run(sum_over_loops(rt)), (0 + 1 + 2 + 3) * 100 + 4);
+}
+
+TEST(runtime, a_bad_index_or_a_disallowed_cpu_is_an_error) {
+    runtime::options o;
+    o.loops = 1;
+    runtime rt(o);
+    EXPECT_THROW(rt.loop(5), std::out_of_range);
+    EXPECT_THROW(rt.submit_to_threadsafe(5, [] {}), std::out_of_range);
+    runtime::options bad;
+    unsigned cpu = 0;
+    topology t = topology::detect();
+    while (t.allowed(cpu)) ++cpu;
+    bad.cpus = {cpu};
+    EXPECT_THROW(runtime{bad}, std::invalid_argument);
+}
+
+TEST(runtime, stop_runs_or_refuses_every_submission_and_is_idempotent) {
+    runtime::options o;
+    o.loops = 2;
+    auto rt = std::make_unique<runtime>(o);
+    std::atomic<int> ran{0};
+    std::vector<concurrent_future<void>> futures;
+    for (int i = 0; i < 1000; ++i) {
+        futures.push_back(rt->submit_to_threadsafe(static_cast<std::size_t>(i % 2), [&ran] { ++ran; }));
+    }
+    rt->stop();
+    rt->stop();
+    EXPECT_THROW(rt->submit_to_threadsafe(0, [] {}), std::runtime_error);
+    int ok = 0, refused = 0;
+    for (auto& f : futures) {
+        try {
+            f.result(10.0);
+            ++ok;
+        } catch (const std::runtime_error&) {
+            ++refused;
+        }
+    }
+    EXPECT_EQ(ok + refused, 1000);
+    EXPECT_EQ(ok, ran.load());
+    rt.reset();  // destroying a stopped runtime is fine
+}
+
+std::size_t thread_count() {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+        (void)e;
+        ++n;
+    }
+    return n;
+}
+
+TEST(runtime, destroying_a_running_runtime_stops_and_joins_its_loops) {
+    runtime::options o;
+    o.loops = 2;
+    const std::size_t before = thread_count();
+    {
+        runtime rt(o);
+        EXPECT_EQ(thread_count(), before + 2);
+    }
+    EXPECT_EQ(thread_count(), before);
+}
+
+}  // namespace
+}  // namespace corio
