@@ -1,11 +1,11 @@
 // Loop -> loop with submit_to: a flood (1000 calls in flight per iteration) and a ping-pong
 // (one call at a time), with and without idle polling.
-#include <corio/threads.hpp>
+#include <thread>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
-#include <thread>
-#include <vector>
+#include <corio/threads.hpp>
 
 namespace {
 
@@ -39,7 +39,8 @@ corio::task<void> flood(benchmark::State& state, corio::event_loop& target) {
         for (std::int64_t i = 0; i < flood_batch; ++i) {
             pending.push_back(corio::submit_to(target, [i] { return static_cast<int>(i); }));
         }
-        for (auto& f : pending) benchmark::DoNotOptimize(co_await f);
+        for (auto& f : pending)
+            benchmark::DoNotOptimize(co_await f);
         pending.clear();
     }
 }
@@ -58,7 +59,8 @@ void BM_cross_loop_flood(benchmark::State& state) {
 BENCHMARK(BM_cross_loop_flood)->UseRealTime();
 
 corio::task<void> pingpong(benchmark::State& state, corio::event_loop& target) {
-    for (auto _ : state) benchmark::DoNotOptimize(co_await corio::submit_to(target, [] { return 1; }));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(co_await corio::submit_to(target, [] { return 1; }));
 }
 
 void cross_pingpong(benchmark::State& state, std::chrono::nanoseconds idle_poll) {

@@ -1,14 +1,15 @@
 // run_in_executor round trip: loop -> pool worker -> back through the loop's inbox.
+#include <benchmark/benchmark.h>
+
 #include <corio/executor.hpp>
 #include <corio/threads.hpp>
-
-#include <benchmark/benchmark.h>
 
 namespace {
 
 corio::task<void> roundtrips(benchmark::State& state, corio::thread_pool_executor& ex) {
     corio::event_loop& loop = corio::get_running_loop();
-    for (auto _ : state) benchmark::DoNotOptimize(co_await loop.run_in_executor(ex, [] { return 1; }));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(co_await loop.run_in_executor(ex, [] { return 1; }));
 }
 
 void executor_roundtrip(benchmark::State& state, std::chrono::nanoseconds idle_poll) {

@@ -2,8 +2,6 @@
 // busy consumer thread, bulk dequeue), a blocking eventfd ping-pong, and a spin-then-futex
 // ping-pong. corio's threadsafe/cross-loop benchmarks are measured against these in the same
 // run (../shared/tools/bench-ratio).
-#include <benchmark/benchmark.h>
-
 #include <concurrentqueue.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -12,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <thread>
+
+#include <benchmark/benchmark.h>
 
 namespace {
 
@@ -23,7 +23,9 @@ struct raw_message {
     std::uint64_t payload[5];
 };
 
-void add_payload(std::uint64_t& sum, std::uint64_t v) { sum += v; }
+void add_payload(std::uint64_t& sum, std::uint64_t v) {
+    sum += v;
+}
 
 // Producer thread -> busy consumer thread, bulk dequeue; the consumer runs each message.
 void BM_raw_queue_flood(benchmark::State& state) {
@@ -35,7 +37,8 @@ void BM_raw_queue_flood(benchmark::State& state) {
         for (std::int64_t i = 0; i < total; ++i) {
             // Back-pressure as the corio benchmark does: at most 64k in flight.
             if ((i & 1023) == 0) {
-                while (i - consumed.load(std::memory_order_relaxed) > 65536) std::this_thread::yield();
+                while (i - consumed.load(std::memory_order_relaxed) > 65536)
+                    std::this_thread::yield();
             }
             q.enqueue(tok, raw_message{&add_payload, {static_cast<std::uint64_t>(i), 0, 0, 0, 0}});
         }
@@ -44,11 +47,13 @@ void BM_raw_queue_flood(benchmark::State& state) {
     raw_message buf[64];
     std::uint64_t sum = 0;
     std::int64_t done = 0;
+    std::int64_t target = 0;  // cumulative: a bulk dequeue may overshoot one batch
     for (auto _ : state) {
-        const std::int64_t target = done + flood_batch;
+        target += flood_batch;
         while (done < target) {
             std::size_t n = q.try_dequeue_bulk(ctok, buf, 64);
-            for (std::size_t i = 0; i < n; ++i) buf[i].fn(sum, buf[i].payload[0]);
+            for (std::size_t i = 0; i < n; ++i)
+                buf[i].fn(sum, buf[i].payload[0]);
             done += static_cast<std::int64_t>(n);
             consumed.store(done, std::memory_order_relaxed);
         }
@@ -70,17 +75,22 @@ void BM_raw_eventfd_pingpong(benchmark::State& state) {
     std::thread echo([&] {
         std::uint64_t v;
         for (;;) {
-            if (::read(ping, &v, sizeof v) != sizeof v) return;
-            if (v == 2) return;
+            if (::read(ping, &v, sizeof v) != sizeof v)
+                return;
+            if (v == 2)
+                return;
             std::uint64_t one = 1;
-            if (::write(pong, &one, sizeof one) != sizeof one) return;
+            if (::write(pong, &one, sizeof one) != sizeof one)
+                return;
         }
     });
     std::uint64_t v = 1;
     for (auto _ : state) {
         v = 1;
-        if (::write(ping, &v, sizeof v) != sizeof v) break;
-        if (::read(pong, &v, sizeof v) != sizeof v) break;
+        if (::write(ping, &v, sizeof v) != sizeof v)
+            break;
+        if (::read(pong, &v, sizeof v) != sizeof v)
+            break;
     }
     v = 2;
     [[maybe_unused]] auto n = ::write(ping, &v, sizeof v);
@@ -113,7 +123,8 @@ void BM_raw_spin_pingpong(benchmark::State& state) {
     std::thread echo([&] {
         for (std::uint32_t i = 1;; ++i) {
             wait_for_value(ping, i);
-            if (stop.load(std::memory_order_relaxed)) return;
+            if (stop.load(std::memory_order_relaxed))
+                return;
             pong.store(i, std::memory_order_release);
             pong.notify_one();
         }

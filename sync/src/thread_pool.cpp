@@ -89,7 +89,8 @@ void thread_pool_executor::shutdown(bool wait, bool cancel_futures) {
         if (wait)
             joining.swap(threads_);
     }
-    for (work_item& w : discarded) w.call_once(detail::message_fate::dropped);
+    for (work_item& w : discarded)
+        w.call_once(detail::message_fate::dropped);
     for (std::thread& t : joining) {
         if (t.joinable() && t.get_id() != std::this_thread::get_id())
             t.join();

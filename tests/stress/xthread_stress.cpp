@@ -3,17 +3,17 @@
 // ways, executor exceptions. Iteration counts scale with CORIO_STRESS_SCALE (default 1);
 // CORIO_STRESS_SOAK=1 multiplies them by 50 for a long soak. Waits scale with
 // CORIO_TEST_TIMEOUT_MULTIPLIER.
-#include "../sync/loop_thread.hpp"
-
-#include <corio/executor.hpp>
-#include <corio/threads.hpp>
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include <corio/executor.hpp>
+#include <corio/threads.hpp>
+
+#include "../sync/loop_thread.hpp"
 
 namespace corio {
 namespace {
@@ -23,9 +23,11 @@ using namespace std::chrono_literals;
 long scale(long base) {
     const char* s = std::getenv("CORIO_STRESS_SCALE");
     double f = s != nullptr ? std::atof(s) : 1.0;
-    if (f <= 0) f = 1.0;
+    if (f <= 0)
+        f = 1.0;
     const char* soak = std::getenv("CORIO_STRESS_SOAK");
-    if (soak != nullptr && *soak == '1') f *= 50;
+    if (soak != nullptr && *soak == '1')
+        f *= 50;
     return std::max(1L, static_cast<long>(static_cast<double>(base) * f));
 }
 
@@ -38,7 +40,8 @@ struct fifo_check {
     long out_of_order = 0;
     explicit fifo_check(std::size_t producers) : next(producers, 0) {}
     void see(std::size_t producer, long seq) {
-        if (seq != next[producer]) ++out_of_order;
+        if (seq != next[producer])
+            ++out_of_order;
         next[producer] = seq + 1;
         ++received;
     }
@@ -79,7 +82,8 @@ TEST_P(stress, four_producers_two_loops_exact_counts_and_fifo) {
             }
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     const long total_foreign = per_producer * static_cast<long>(producers);
     // Wait until both loops have received everything, including forwards; read the
     // counters on their own threads.
@@ -98,12 +102,13 @@ TEST_P(stress, four_producers_two_loops_exact_counts_and_fifo) {
     for (std::size_t p = 0; p < producers; ++p) {
         for (int to = 0; to < 2; ++to) {
             long n = 0;  // messages producer p sent to loop `to`
-            for (long i = 0; i < per_producer; ++i) n += ((i + static_cast<long>(p)) % 2) == to;
+            for (long i = 0; i < per_producer; ++i)
+                n += ((i + static_cast<long>(p)) % 2) == to;
             expected_forwards += (n + 9) / 10;
         }
     }
-    EXPECT_TRUE(test::wait_until([&] { return settled() == total_foreign + expected_forwards; },
-                                 30s));
+    EXPECT_TRUE(
+        test::wait_until([&] { return settled() == total_foreign + expected_forwards; }, 30s));
     la.stop_and_join();
     lb.stop_and_join();
     EXPECT_EQ(check_a.received + check_b.received, total_foreign + expected_forwards);
@@ -124,7 +129,8 @@ TEST_P(stress, close_racing_producers_every_message_run_or_reported) {
         CORIO_LOOP_OR_SKIP(l);
         std::atomic<long> ran{0}, dropped{0}, accepted{0};
         l->set_exception_handler([&](event_loop&, const exception_context& c) {
-            if (c.source == "call_soon_threadsafe") dropped.fetch_add(1);
+            if (c.source == "call_soon_threadsafe")
+                dropped.fetch_add(1);
         });
         auto lt = std::make_unique<test::loop_thread>(std::move(l));
         std::atomic<bool> go{true};
@@ -132,7 +138,8 @@ TEST_P(stress, close_racing_producers_every_message_run_or_reported) {
         for (int p = 0; p < 4; ++p) {
             producers.emplace_back([&] {
                 for (long i = 0; go.load(std::memory_order_relaxed); ++i) {
-                    if (i % 64 == 0) std::this_thread::yield();  // a race, not a flood
+                    if (i % 64 == 0)
+                        std::this_thread::yield();  // a race, not a flood
                     try {
                         lt->loop->call_soon_threadsafe([&] { ran.fetch_add(1); });
                         accepted.fetch_add(1);
@@ -146,7 +153,8 @@ TEST_P(stress, close_racing_producers_every_message_run_or_reported) {
         lt->loop->close();
         std::this_thread::sleep_for(200us);
         go.store(false);
-        for (auto& t : producers) t.join();
+        for (auto& t : producers)
+            t.join();
         std::unique_ptr<event_loop> loop = std::move(lt->loop);
         lt.reset();
         loop.reset();  // sweeps stragglers
@@ -191,7 +199,8 @@ TEST_P(stress, cancellation_both_ways) {
     auto body = [](std::atomic<long>* saw, std::atomic<long>* fin, int i) -> task<int> {
         try {
             co_await sleep(0.00005 * (i % 3));
-            if (i % 5 == 0) current_task()->cancel({});
+            if (i % 5 == 0)
+                current_task()->cancel({});
             co_await sleep(0);
         } catch (const cancelled_error&) {
             saw->fetch_add(1);
@@ -202,8 +211,10 @@ TEST_P(stress, cancellation_both_ways) {
     };
     long cancelled = 0, ok = 0;
     for (long i = 0; i < n; ++i) {
-        auto f = run_coroutine_threadsafe(body(&saw_cancel, &finished, static_cast<int>(i)), *lt.loop);
-        if (i % 3 == 0) f.cancel();
+        auto f =
+            run_coroutine_threadsafe(body(&saw_cancel, &finished, static_cast<int>(i)), *lt.loop);
+        if (i % 3 == 0)
+            f.cancel();
         try {
             f.result(test::scaled(5s));
             ++ok;
@@ -227,7 +238,8 @@ TEST_P(stress, executor_exceptions_propagate) {
         std::vector<future<long>> fs;
         for (long i = 0; i < n; ++i) {
             fs.push_back(loop.run_in_executor(ex, [i] {
-                if (i % 2) throw std::runtime_error("odd");
+                if (i % 2)
+                    throw std::runtime_error("odd");
                 return i;
             }));
         }

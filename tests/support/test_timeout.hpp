@@ -25,7 +25,8 @@ template <class Pred>
 bool wait_until(Pred&& done, std::chrono::nanoseconds base = std::chrono::seconds(5)) {
     const auto deadline = std::chrono::steady_clock::now() + scaled(base);
     while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return done();
+        if (std::chrono::steady_clock::now() > deadline)
+            return done();
         std::this_thread::yield();
     }
     return true;

@@ -1,13 +1,13 @@
 // concurrent_future and run_coroutine_threadsafe / wrap_future: results from any thread,
 // timeouts, the own-thread deadlock error, and cancellation in both directions.
-#include "loop_thread.hpp"
-
-#include <corio/threads.hpp>
+#include <atomic>
+#include <thread>
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <thread>
+#include <corio/threads.hpp>
+
+#include "loop_thread.hpp"
 
 namespace corio {
 namespace {

@@ -1,14 +1,14 @@
 // thread_pool_executor and run_in_executor / to_thread / the default executor.
-#include "loop_thread.hpp"
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
 
 #include <corio/executor.hpp>
 #include <corio/runners.hpp>
 #include <corio/threads.hpp>
 
-#include <gtest/gtest.h>
-
-#include <atomic>
-#include <thread>
+#include "loop_thread.hpp"
 
 namespace corio {
 namespace {
@@ -40,18 +40,21 @@ TEST(thread_pool_executor, shutdown_runs_queued_work_unless_cancel_futures) {
     std::atomic<int> ran{0};
     {
         thread_pool_executor ex(1);
-        for (int i = 0; i < 100; ++i) ex.submit([&] { ran.fetch_add(1); });
+        for (int i = 0; i < 100; ++i)
+            ex.submit([&] { ran.fetch_add(1); });
         ex.shutdown(true);
         EXPECT_EQ(ran.load(), 100);
     }
     thread_pool_executor ex(1);
     std::atomic<bool> release{false};
     auto blocker = ex.submit([&] {
-        while (!release.load()) std::this_thread::yield();
+        while (!release.load())
+            std::this_thread::yield();
     });
     ASSERT_TRUE(test::wait_until([&] { return blocker.running(); }));
     std::vector<concurrent_future<void>> queued;
-    for (int i = 0; i < 10; ++i) queued.push_back(ex.submit([&] { ran.fetch_add(1); }));
+    for (int i = 0; i < 10; ++i)
+        queued.push_back(ex.submit([&] { ran.fetch_add(1); }));
     std::thread releaser([&] {
         std::this_thread::sleep_for(2ms);
         release.store(true);
@@ -59,7 +62,8 @@ TEST(thread_pool_executor, shutdown_runs_queued_work_unless_cancel_futures) {
     ex.shutdown(true, true);
     releaser.join();
     int cancelled = 0;
-    for (auto& q : queued) cancelled += q.cancelled() ? 1 : 0;
+    for (auto& q : queued)
+        cancelled += q.cancelled() ? 1 : 0;
     EXPECT_GT(cancelled, 0);
     EXPECT_EQ(ran.load(), 100 + (10 - cancelled));
     blocker.result();
@@ -72,7 +76,8 @@ TEST_P(executor_loop, run_in_executor_completes_a_loop_future_through_the_inbox)
     thread_pool_executor ex(2);
     auto body = [](thread_pool_executor* ex) -> task<int> {
         event_loop& loop = get_running_loop();
-        int a = co_await loop.run_in_executor(ex, [](int x) { return x + 1; }, 1);
+        int a = co_await loop.run_in_executor(
+            ex, [](int x) { return x + 1; }, 1);
         int b = co_await loop.run_in_executor(nullptr, [] { return 10; });
         int c = co_await to_thread([] { return 100; });
         bool other_thread = co_await to_thread(

@@ -1,17 +1,17 @@
 // The inbox on a deterministic loop (manual clock, fake backend): bulk drain in FIFO order,
 // close() accounting for every accepted message, allocation-free call_soon_threadsafe, and
 // idle polling on a real loop.
-#include "../support/alloc_counter.hpp"
-#include "../support/fake_backend.hpp"
-#include "loop_thread.hpp"
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 #include <corio/detail/inbox.hpp>
 #include <corio/events.hpp>
 
-#include <gtest/gtest.h>
-
-#include <thread>
-#include <vector>
+#include "../support/alloc_counter.hpp"
+#include "../support/fake_backend.hpp"
+#include "loop_thread.hpp"
 
 namespace corio {
 namespace {
@@ -41,10 +41,12 @@ private:
 TEST(inbox, messages_run_in_the_next_iteration_in_fifo_order) {
     inbox_loop t;
     std::vector<int> order;
-    for (int i = 0; i < 300; ++i) t.loop.call_soon_threadsafe([&order, i] { order.push_back(i); });
+    for (int i = 0; i < 300; ++i)
+        t.loop.call_soon_threadsafe([&order, i] { order.push_back(i); });
     t.run_once();
     ASSERT_EQ(order.size(), 300u);
-    for (int i = 0; i < 300; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+    for (int i = 0; i < 300; ++i)
+        EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
     EXPECT_EQ(t.loop.stats().inbox_messages, 300u);
 }
 
@@ -52,7 +54,8 @@ TEST(inbox, per_producer_fifo_with_two_threads) {
     inbox_loop t;
     std::vector<int> seen_a, seen_b;
     auto produce = [&](std::vector<int>& seen) {
-        for (int i = 0; i < 2000; ++i) t.loop.call_soon_threadsafe([&seen, i] { seen.push_back(i); });
+        for (int i = 0; i < 2000; ++i)
+            t.loop.call_soon_threadsafe([&seen, i] { seen.push_back(i); });
     };
     std::thread a(produce, std::ref(seen_a)), b(produce, std::ref(seen_b));
     a.join();
@@ -83,7 +86,8 @@ TEST(inbox, closed_loop_refuses) {
 TEST(inbox, close_reports_every_accepted_callback_that_did_not_run) {
     inbox_loop t;
     int ran = 0;
-    for (int i = 0; i < 5; ++i) t.loop.call_soon_threadsafe([&] { ++ran; });
+    for (int i = 0; i < 5; ++i)
+        t.loop.call_soon_threadsafe([&] { ++ran; });
     threadsafe_handle h = t.loop.call_soon_threadsafe(with_handle, [&] { ++ran; });
     EXPECT_TRUE(h.cancel());
     EXPECT_FALSE(h.cancel());
@@ -91,7 +95,8 @@ TEST(inbox, close_reports_every_accepted_callback_that_did_not_run) {
     EXPECT_EQ(ran, 0);
     EXPECT_EQ(t.loop.stats().inbox_dropped, 5u);
     EXPECT_EQ(t.reported.size(), 5u);
-    for (const auto& s : t.reported) EXPECT_EQ(s, "call_soon_threadsafe");
+    for (const auto& s : t.reported)
+        EXPECT_EQ(s, "call_soon_threadsafe");
 }
 
 TEST(inbox, threadsafe_handle_cancel_keeps_the_callback_from_running) {

@@ -2,16 +2,16 @@
 // The destructor stops it through call_soon_threadsafe, joins, and closes the loop.
 #pragma once
 
-#include "../support/backend_param.hpp"
-#include "../support/test_timeout.hpp"
-
-#include <corio/events.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <thread>
+
+#include <corio/events.hpp>
+
+#include "../support/backend_param.hpp"
+#include "../support/test_timeout.hpp"
 
 namespace corio::test {
 
@@ -24,7 +24,8 @@ inline std::unique_ptr<event_loop> make_loop(backend_kind kind,
     try {
         return std::make_unique<event_loop>(o);
     } catch (const std::exception& e) {
-        if (why) *why = e.what();
+        if (why)
+            *why = e.what();
         return nullptr;
     }
 }
@@ -42,14 +43,16 @@ struct loop_thread {
         wait_until([this] { return started.load(); });
     }
     void stop_and_join() {
-        if (!thread.joinable()) return;
+        if (!thread.joinable())
+            return;
         event_loop* l = loop.get();
         l->call_soon_threadsafe([l] { l->stop(); });
         thread.join();
     }
     ~loop_thread() {
         stop_and_join();
-        if (loop) loop->close();
+        if (loop)
+            loop->close();
     }
 };
 
@@ -62,8 +65,9 @@ protected:
     std::string skip_reason_;
 };
 
-#define CORIO_LOOP_OR_SKIP(var, ...)                                        \
-    auto var = new_loop(__VA_ARGS__);                                         \
-    if (!var) GTEST_SKIP() << "backend unavailable: " << skip_reason_
+#define CORIO_LOOP_OR_SKIP(var, ...)  \
+    auto var = new_loop(__VA_ARGS__); \
+    if (!var)                         \
+    GTEST_SKIP() << "backend unavailable: " << skip_reason_
 
 }  // namespace corio::test

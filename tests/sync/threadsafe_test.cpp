@@ -1,15 +1,15 @@
 // Cross-thread entry points on real loops, on both backends: call_soon_threadsafe from
 // foreign threads, submit_to between two loops (values, exceptions, coroutines, closed
 // targets), and close() racing producers.
-#include "loop_thread.hpp"
-
-#include <corio/threads.hpp>
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include <corio/threads.hpp>
+
+#include "loop_thread.hpp"
 
 namespace corio {
 namespace {
@@ -23,10 +23,12 @@ TEST_P(threadsafe, call_soon_threadsafe_from_foreign_threads_runs_every_callback
     std::vector<std::thread> producers;
     for (int p = 0; p < 3; ++p) {
         producers.emplace_back([&] {
-            for (int i = 0; i < 5000; ++i) lt.loop->call_soon_threadsafe([&] { ran.fetch_add(1); });
+            for (int i = 0; i < 5000; ++i)
+                lt.loop->call_soon_threadsafe([&] { ran.fetch_add(1); });
         });
     }
-    for (auto& t : producers) t.join();
+    for (auto& t : producers)
+        t.join();
     EXPECT_TRUE(test::wait_until([&] { return ran.load() == 15000; }));
 }
 
@@ -60,7 +62,8 @@ TEST_P(threadsafe, submit_to_returns_values_exceptions_and_coroutine_results) {
             threw = threw && true;
         }
         // The submitted function ran on the target's thread.
-        std::thread::id there = co_await submit_to(*target, [] { return std::this_thread::get_id(); });
+        std::thread::id there =
+            co_await submit_to(*target, [] { return std::this_thread::get_id(); });
         co_return a + b + (threw ? 100 : 0) + (there != std::this_thread::get_id() ? 1000 : 0);
     };
     EXPECT_EQ(caller->run_until_complete(body(target)), 1122);
@@ -70,9 +73,7 @@ TEST_P(threadsafe, submit_to_a_closed_loop_throws) {
     CORIO_LOOP_OR_SKIP(target);
     CORIO_LOOP_OR_SKIP(caller);
     target->close();
-    auto body = [](event_loop* t) -> task<void> {
-        co_await submit_to(*t, [] { return 1; });
-    };
+    auto body = [](event_loop* t) -> task<void> { co_await submit_to(*t, [] { return 1; }); };
     EXPECT_THROW(caller->run_until_complete(body(target.get())), std::runtime_error);
 }
 
@@ -83,7 +84,8 @@ TEST_P(threadsafe, close_racing_producers_loses_nothing) {
         CORIO_LOOP_OR_SKIP(l);
         std::atomic<long> ran{0}, dropped{0}, refused{0}, accepted{0};
         l->set_exception_handler([&](event_loop&, const exception_context& c) {
-            if (c.source == "call_soon_threadsafe") dropped.fetch_add(1);
+            if (c.source == "call_soon_threadsafe")
+                dropped.fetch_add(1);
         });
         test::loop_thread* lt = new test::loop_thread(std::move(l));
         std::atomic<bool> go{true};
@@ -96,7 +98,8 @@ TEST_P(threadsafe, close_racing_producers_loses_nothing) {
                         accepted.fetch_add(1);
                     } catch (const std::runtime_error&) {
                         refused.fetch_add(1);
-                        if (refused.load() > 100) return;
+                        if (refused.load() > 100)
+                            return;
                     }
                 }
             });
@@ -106,11 +109,12 @@ TEST_P(threadsafe, close_racing_producers_loses_nothing) {
         lt->loop->close();
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         go.store(false);
-        for (auto& t : producers) t.join();
+        for (auto& t : producers)
+            t.join();
         std::unique_ptr<event_loop> loop = std::move(lt->loop);
         lt->loop = nullptr;
         lt->thread = std::thread();
-        delete lt;  // loop already closed and moved out
+        delete lt;     // loop already closed and moved out
         loop.reset();  // the destructor sweeps stragglers
         EXPECT_EQ(ran.load() + dropped.load(), accepted.load() + 0) << "round " << round;
         EXPECT_GT(refused.load(), 0);

@@ -1,14 +1,14 @@
 // The wake-up handshake (sync/detail/wakeup.hpp): its four steps driven by hand through every
 // interleaving that matters, then a real loop hammered exactly at its sleep transition.
-#include "loop_thread.hpp"
-
-#include <corio/detail/wakeup.hpp>
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
+
+#include <gtest/gtest.h>
+
+#include <corio/detail/wakeup.hpp>
+
+#include "loop_thread.hpp"
 
 namespace corio {
 namespace {

@@ -9,9 +9,6 @@
 // modes but executor, whose pool has no order) in FIFO order. Exit status 1 on any loss,
 // duplicate or reordering. --soak runs until SIGINT/SIGTERM, printing a line every 10 s.
 // mixed gives producer p the mode p % 4 (threadsafe, coroutine, submit, executor).
-#include <corio/executor.hpp>
-#include <corio/threads.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -24,6 +21,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <corio/executor.hpp>
+#include <corio/threads.hpp>
 
 namespace {
 
@@ -41,10 +41,13 @@ struct options {
 };
 
 std::atomic<bool> interrupted{false};
-void on_signal(int) { interrupted.store(true); }
+void on_signal(int) {
+    interrupted.store(true);
+}
 
 std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               clock_type::now().time_since_epoch())
         .count();
 }
 
@@ -53,13 +56,15 @@ struct histogram {
     std::vector<std::uint64_t> buckets = std::vector<std::uint64_t>(64 * 8, 0);
     std::uint64_t max = 0;
     static std::size_t index(std::uint64_t v) {
-        if (v < 8) return static_cast<std::size_t>(v);
+        if (v < 8)
+            return static_cast<std::size_t>(v);
         int msb = 63 - __builtin_clzll(v);
         std::uint64_t sub = (v >> (msb - 3)) & 7;
         return static_cast<std::size_t>(msb) * 8 + static_cast<std::size_t>(sub);
     }
     static std::uint64_t lower(std::size_t i) {
-        if (i < 8) return i;
+        if (i < 8)
+            return i;
         std::size_t msb = i / 8, sub = i % 8;
         return (std::uint64_t{1} << msb) | (std::uint64_t{sub} << (msb - 3));
     }
@@ -68,18 +73,22 @@ struct histogram {
         max = std::max(max, v);
     }
     void merge(const histogram& o) {
-        for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += o.buckets[i];
+        for (std::size_t i = 0; i < buckets.size(); ++i)
+            buckets[i] += o.buckets[i];
         max = std::max(max, o.max);
     }
     std::uint64_t percentile(double p) const {
         std::uint64_t total = 0;
-        for (auto b : buckets) total += b;
-        if (total == 0) return 0;
+        for (auto b : buckets)
+            total += b;
+        if (total == 0)
+            return 0;
         auto want = static_cast<std::uint64_t>(p * static_cast<double>(total));
         std::uint64_t seen = 0;
         for (std::size_t i = 0; i < buckets.size(); ++i) {
             seen += buckets[i];
-            if (seen > want) return lower(i);
+            if (seen > want)
+                return lower(i);
         }
         return max;
     }
@@ -87,27 +96,30 @@ struct histogram {
 
 // One target loop's bookkeeping, touched only on that loop's thread.
 struct checker {
-    std::vector<long> next;                 // FIFO modes: expected sequence per producer
-    std::vector<std::vector<bool>> seen;    // executor: exactly-once per producer
+    std::vector<long> next;               // FIFO modes: expected sequence per producer
+    std::vector<std::vector<bool>> seen;  // executor: exactly-once per producer
     long received = 0, lost_or_reordered = 0, duplicated = 0;
     histogram latency;
 
-    explicit checker(int producers) : next(static_cast<std::size_t>(producers), 0),
-                                      seen(static_cast<std::size_t>(producers)) {}
+    explicit checker(int producers)
+        : next(static_cast<std::size_t>(producers), 0), seen(static_cast<std::size_t>(producers)) {}
     void fifo(int p, long seq, std::int64_t sent) {
         long& n = next[static_cast<std::size_t>(p)];
         if (seq < n) {
             ++duplicated;
         } else {
-            if (seq > n) ++lost_or_reordered;
+            if (seq > n)
+                ++lost_or_reordered;
             n = seq + 1;
         }
         note(sent);
     }
     void unordered(int p, long seq, std::int64_t sent) {
         auto& s = seen[static_cast<std::size_t>(p)];
-        if (static_cast<std::size_t>(seq) >= s.size()) s.resize(static_cast<std::size_t>(seq) * 2 + 1024);
-        if (s[static_cast<std::size_t>(seq)]) ++duplicated;
+        if (static_cast<std::size_t>(seq) >= s.size())
+            s.resize(static_cast<std::size_t>(seq) * 2 + 1024);
+        if (s[static_cast<std::size_t>(seq)])
+            ++duplicated;
         s[static_cast<std::size_t>(seq)] = true;
         note(sent);
     }
@@ -134,13 +146,15 @@ struct run_state {
 };
 
 bool keep_going(run_state& rs, long i) {
-    if (rs.opt.count > 0) return i < rs.opt.count;
+    if (rs.opt.count > 0)
+        return i < rs.opt.count;
     return !rs.stop.load(std::memory_order_relaxed);
 }
 
 corio::loop_options loop_opts(const options& o) {
     corio::loop_options lo;
-    if (o.idle_poll_us >= 0) lo.idle_poll = std::chrono::microseconds(o.idle_poll_us);
+    if (o.idle_poll_us >= 0)
+        lo.idle_poll = std::chrono::microseconds(o.idle_poll_us);
     return lo;
 }
 
@@ -174,7 +188,8 @@ void coroutine_producer(run_state& rs, int p) {
             window.pop_front();
         }
     }
-    for (auto& f : window) f.result();
+    for (auto& f : window)
+        f.result();
 }
 
 corio::task<void> submit_driver(run_state& rs, int p) {
@@ -194,7 +209,8 @@ corio::task<void> submit_driver(run_state& rs, int p) {
             window.pop_front();
         }
     }
-    for (auto& f : window) co_await f;
+    for (auto& f : window)
+        co_await f;
 }
 
 void submit_producer(run_state& rs, int p) {
@@ -222,12 +238,14 @@ void executor_producer(run_state& rs, int p) {
             });
         });
         // Back-pressure: the pool is slower than the inbox; keep at most 4096 in flight.
-        while (i + 1 - done_count->load(std::memory_order_relaxed) > 4096) std::this_thread::yield();
+        while (i + 1 - done_count->load(std::memory_order_relaxed) > 4096)
+            std::this_thread::yield();
     }
 }
 
 mode mode_of(const options& o, int p) {
-    if (o.m != mode::mixed) return o.m;
+    if (o.m != mode::mixed)
+        return o.m;
     return static_cast<mode>(p % 4);
 }
 
@@ -243,12 +261,18 @@ bool parse(int argc, char** argv, options& o) {
         auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : ""; };
         if (a == "--mode") {
             std::string m = value();
-            if (m == "threadsafe") o.m = mode::threadsafe;
-            else if (m == "coroutine") o.m = mode::coroutine;
-            else if (m == "submit") o.m = mode::submit;
-            else if (m == "executor") o.m = mode::executor;
-            else if (m == "mixed") o.m = mode::mixed;
-            else return false;
+            if (m == "threadsafe")
+                o.m = mode::threadsafe;
+            else if (m == "coroutine")
+                o.m = mode::coroutine;
+            else if (m == "submit")
+                o.m = mode::submit;
+            else if (m == "executor")
+                o.m = mode::executor;
+            else if (m == "mixed")
+                o.m = mode::mixed;
+            else
+                return false;
         } else if (a == "--producers") {
             o.producers = std::atoi(value());
         } else if (a == "--loops") {
@@ -270,11 +294,16 @@ bool parse(int argc, char** argv, options& o) {
 
 const char* mode_name(mode m) {
     switch (m) {
-        case mode::threadsafe: return "threadsafe";
-        case mode::coroutine: return "coroutine";
-        case mode::submit: return "submit";
-        case mode::executor: return "executor";
-        case mode::mixed: return "mixed";
+        case mode::threadsafe:
+            return "threadsafe";
+        case mode::coroutine:
+            return "coroutine";
+        case mode::submit:
+            return "submit";
+        case mode::executor:
+            return "executor";
+        case mode::mixed:
+            return "mixed";
     }
     return "?";
 }
@@ -321,10 +350,18 @@ int main(int argc, char** argv) {
     for (int p = 0; p < o.producers; ++p) {
         producers.emplace_back([&rs, p] {
             switch (mode_of(rs.opt, p)) {
-                case mode::threadsafe: threadsafe_producer(rs, p); break;
-                case mode::coroutine: coroutine_producer(rs, p); break;
-                case mode::submit: submit_producer(rs, p); break;
-                default: executor_producer(rs, p); break;
+                case mode::threadsafe:
+                    threadsafe_producer(rs, p);
+                    break;
+                case mode::coroutine:
+                    coroutine_producer(rs, p);
+                    break;
+                case mode::submit:
+                    submit_producer(rs, p);
+                    break;
+                default:
+                    executor_producer(rs, p);
+                    break;
             }
         });
     }
@@ -332,12 +369,15 @@ int main(int argc, char** argv) {
         auto last = clock_type::now();
         for (;;) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            if (interrupted.load()) break;
-            if (!o.soak && clock_type::now() - start >= std::chrono::duration<double>(o.duration)) break;
+            if (interrupted.load())
+                break;
+            if (!o.soak && clock_type::now() - start >= std::chrono::duration<double>(o.duration))
+                break;
             if (o.soak && clock_type::now() - last >= std::chrono::seconds(10)) {
                 last = clock_type::now();
                 long got = 0;
-                for (auto& t : rs.targets) got += query_received(t);
+                for (auto& t : rs.targets)
+                    got += query_received(t);
                 std::printf("  %.0f s: %ld messages received\n",
                             std::chrono::duration<double>(last - start).count(), got);
                 std::fflush(stdout);
@@ -345,17 +385,22 @@ int main(int argc, char** argv) {
         }
         rs.stop.store(true);
     }
-    for (auto& t : producers) t.join();
+    for (auto& t : producers)
+        t.join();
     const double send_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     long expected = 0;
-    for (auto& per : rs.sent) for (long n : per) expected += n;
+    for (auto& per : rs.sent)
+        for (long n : per)
+            expected += n;
     // Everything sent must arrive; wait for it (bounded), then stop the loops.
     const auto deadline = clock_type::now() + std::chrono::seconds(30);
     long received = 0;
     for (;;) {
         received = 0;
-        for (auto& t : rs.targets) received += query_received(t);
-        if (received >= expected || clock_type::now() > deadline) break;
+        for (auto& t : rs.targets)
+            received += query_received(t);
+        if (received >= expected || clock_type::now() > deadline)
+            break;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     rs.pool.shutdown();
@@ -378,7 +423,8 @@ int main(int argc, char** argv) {
         t.loop->close();
     }
     lost = expected - received + dup;  // received counts duplicates too
-    if (lost < 0) lost = 0;
+    if (lost < 0)
+        lost = 0;
     std::printf("sent %ld, received %ld in %.2f s: %.0f msg/s\n", expected, received, send_seconds,
                 static_cast<double>(received) / send_seconds);
     std::printf("latency ns: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n",
@@ -387,10 +433,11 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(all.percentile(0.99)),
                 static_cast<unsigned long long>(all.percentile(0.999)),
                 static_cast<unsigned long long>(all.max));
-    std::printf("inbox messages %llu, wake-up syscalls %llu (%.4f per message), idle polling %.2f s\n",
-                static_cast<unsigned long long>(messages), static_cast<unsigned long long>(wakeups),
-                messages ? static_cast<double>(wakeups) / static_cast<double>(messages) : 0.0,
-                static_cast<double>(idle_ns) * 1e-9);
+    std::printf(
+        "inbox messages %llu, wake-up syscalls %llu (%.4f per message), idle polling %.2f s\n",
+        static_cast<unsigned long long>(messages), static_cast<unsigned long long>(wakeups),
+        messages ? static_cast<double>(wakeups) / static_cast<double>(messages) : 0.0,
+        static_cast<double>(idle_ns) * 1e-9);
     std::printf("lost %ld, duplicated %ld, out of order %ld: %s\n", lost, dup, reordered,
                 lost == 0 && dup == 0 && reordered == 0 ? "OK" : "FAILED");
     return lost == 0 && dup == 0 && reordered == 0 ? 0 : 1;

@@ -7,10 +7,6 @@
 // a spinning one, a fraction of one).
 #pragma once
 
-#include <corio/events.hpp>
-#include <corio/exceptions.hpp>
-#include <corio/detail/inline_function.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -21,6 +17,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <corio/detail/inline_function.hpp>
+#include <corio/events.hpp>
+#include <corio/exceptions.hpp>
 
 namespace corio {
 
@@ -46,7 +46,8 @@ public:
     // alive. acq_rel decrement: the deleting thread must see every other owner's accesses.
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            delete this;
     }
 
     // Acquire: pairs with the release store in complete(), so a reader that sees "done" also
@@ -89,7 +90,8 @@ protected:
         {
             std::lock_guard lock(mutex_);
             concurrent_status s = status_.load(std::memory_order_relaxed);  // under the lock
-            if (s == concurrent_status::finished || s == concurrent_status::cancelled) return false;
+            if (s == concurrent_status::finished || s == concurrent_status::cancelled)
+                return false;
             store();
             // Release: publishes what store() wrote to the lock-free readers of status().
             status_.store(to, std::memory_order_release);
@@ -151,7 +153,8 @@ public:
     concurrent_future() : state_(new detail::concurrent_state<T>()) {}
     explicit concurrent_future(detail::concurrent_state<T>* adopted) noexcept : state_(adopted) {}
     concurrent_future(const concurrent_future& o) noexcept : state_(o.state_) {
-        if (state_) state_->add_ref();
+        if (state_)
+            state_->add_ref();
     }
     concurrent_future(concurrent_future&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
     concurrent_future& operator=(concurrent_future o) noexcept {
@@ -159,7 +162,8 @@ public:
         return *this;
     }
     ~concurrent_future() {
-        if (state_) state_->release();
+        if (state_)
+            state_->release();
     }
 
     bool valid() const noexcept { return state_ != nullptr; }
@@ -186,14 +190,16 @@ public:
         }
     }
     decltype(auto) result(double timeout_seconds) {
-        return result(std::chrono::duration_cast<duration>(std::chrono::duration<double>(timeout_seconds)));
+        return result(
+            std::chrono::duration_cast<duration>(std::chrono::duration<double>(timeout_seconds)));
     }
 
     /// The exception (null if it finished with a value); waits like result(). Throws
     /// cancelled_error if cancelled.
     std::exception_ptr exception(std::optional<duration> timeout = std::nullopt) {
         state_->wait(timeout, detail::default_result_spin);
-        if (state_->cancelled()) state_->rethrow_if_failed();
+        if (state_->cancelled())
+            state_->rethrow_if_failed();
         return state_->error();
     }
 
@@ -216,15 +222,10 @@ public:
     }
 
     template <class U = T>
-        requires(!std::is_void_v<T>)
-    bool set_result(U&& v) {
+    requires(!std::is_void_v<T>) bool set_result(U&& v) {
         return state_->set_result(std::forward<U>(v));
     }
-    bool set_result()
-        requires std::is_void_v<T>
-    {
-        return state_->set_result();
-    }
+    bool set_result() requires std::is_void_v<T> { return state_->set_result(); }
     bool set_exception(std::exception_ptr error) { return state_->set_exception(std::move(error)); }
     /// Python's Future.set_running_or_notify_cancel: false if it was cancelled.
     bool set_running_or_notify_cancel() { return state_->set_running_or_notify_cancel(); }

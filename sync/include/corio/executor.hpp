@@ -3,14 +3,6 @@
 // loop's inbox as a corio::future.
 #pragma once
 
-#include <corio/concurrent_future.hpp>
-#include <corio/events.hpp>
-#include <corio/futures.hpp>
-#include <corio/detail/inbox.hpp>
-#include <corio/detail/inbox_hook.hpp>
-#include <corio/detail/inline_function.hpp>
-#include <corio/detail/remote_promise.hpp>
-
 #include <blockingconcurrentqueue.h>
 
 #include <atomic>
@@ -22,6 +14,14 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <corio/concurrent_future.hpp>
+#include <corio/detail/inbox.hpp>
+#include <corio/detail/inbox_hook.hpp>
+#include <corio/detail/inline_function.hpp>
+#include <corio/detail/remote_promise.hpp>
+#include <corio/events.hpp>
+#include <corio/futures.hpp>
 
 namespace corio {
 
@@ -77,18 +77,22 @@ namespace detail {
 
 template <class F, class... Args>
 auto bind_call(F&& fn, Args&&... args) {
-    return [fn = std::forward<F>(fn), tup = std::make_tuple(std::forward<Args>(args)...)]() mutable {
-        return std::apply(fn, std::move(tup));
-    };
+    return
+        [fn = std::forward<F>(fn), tup = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+            return std::apply(fn, std::move(tup));
+        };
 }
 
 inline thread_pool_executor& resolve_executor(event_loop& loop, std::nullptr_t) {
     return inbox_of(loop).default_executor();
 }
 inline thread_pool_executor& resolve_executor(event_loop&, thread_pool_executor* e) {
-    return e != nullptr ? *e : throw std::invalid_argument("run_in_executor: null executor pointer");
+    return e != nullptr ? *e
+                        : throw std::invalid_argument("run_in_executor: null executor pointer");
 }
-inline thread_pool_executor& resolve_executor(event_loop&, thread_pool_executor& e) { return e; }
+inline thread_pool_executor& resolve_executor(event_loop&, thread_pool_executor& e) {
+    return e;
+}
 
 }  // namespace detail
 
@@ -98,23 +102,25 @@ auto thread_pool_executor::submit(F&& fn, Args&&... args) {
     using R = std::invoke_result_t<decltype(call)&>;
     concurrent_future<R> result;
     concurrent_future<R> mine = result;
-    post(work_item([call = std::move(call), f = std::move(mine)](detail::message_fate fate) mutable {
-        if (fate == detail::message_fate::dropped) {
-            f.cancel();
-            return;
-        }
-        if (!f.set_running_or_notify_cancel()) return;
-        try {
-            if constexpr (std::is_void_v<R>) {
-                call();
-                f.set_result();
-            } else {
-                f.set_result(call());
+    post(
+        work_item([call = std::move(call), f = std::move(mine)](detail::message_fate fate) mutable {
+            if (fate == detail::message_fate::dropped) {
+                f.cancel();
+                return;
             }
-        } catch (...) {
-            f.set_exception(std::current_exception());
-        }
-    }));
+            if (!f.set_running_or_notify_cancel())
+                return;
+            try {
+                if constexpr (std::is_void_v<R>) {
+                    call();
+                    f.set_result();
+                } else {
+                    f.set_result(call());
+                }
+            } catch (...) {
+                f.set_exception(std::current_exception());
+            }
+        }));
     return result;
 }
 
@@ -125,13 +131,15 @@ auto thread_pool_executor::submit(F&& fn, Args&&... args) {
 /// cancelled. Cancelling the future does not stop work already started.
 template <class E, class F, class... Args>
 auto event_loop::run_in_executor(E&& executor, F&& fn, Args&&... args) {
-    if (is_closed()) throw std::runtime_error("Event loop is closed");
+    if (is_closed())
+        throw std::runtime_error("Event loop is closed");
     thread_pool_executor& pool = detail::resolve_executor(*this, std::forward<E>(executor));
     auto call = detail::bind_call(std::forward<F>(fn), std::forward<Args>(args)...);
     using R = std::invoke_result_t<decltype(call)&>;
     future<R> f = create_future<R>();
-    pool.post(thread_pool_executor::work_item(
-        [call = std::move(call), p = detail::remote_promise<R>(f)](detail::message_fate fate) mutable {
+    pool.post(
+        thread_pool_executor::work_item([call = std::move(call), p = detail::remote_promise<R>(f)](
+                                            detail::message_fate fate) mutable {
             if (fate == detail::message_fate::dropped) {
                 p.cancel();
                 return;

@@ -8,19 +8,19 @@
 //     int w = co_await corio::submit_to(other_loop, [] { return 42; });
 #pragma once
 
-#include <corio/concurrent_future.hpp>
-#include <corio/events.hpp>
-#include <corio/executor.hpp>
-#include <corio/futures.hpp>
-#include <corio/tasks.hpp>
-#include <corio/detail/inbox.hpp>
-#include <corio/detail/remote_promise.hpp>
-
 #include <exception>
 #include <functional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+
+#include <corio/concurrent_future.hpp>
+#include <corio/detail/inbox.hpp>
+#include <corio/detail/remote_promise.hpp>
+#include <corio/events.hpp>
+#include <corio/executor.hpp>
+#include <corio/futures.hpp>
+#include <corio/tasks.hpp>
 
 namespace corio {
 
@@ -45,7 +45,8 @@ private:
         this->add_ref();
         try {
             inbox_of(*this->loop).post(remote_message([this](message_fate fate) {
-                if (fate == message_fate::run && task != nullptr) task->cancel({});
+                if (fate == message_fate::run && task != nullptr)
+                    task->cancel({});
                 this->release();
             }));
         } catch (...) {
@@ -62,7 +63,8 @@ public:
     state_ref(state_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
     state_ref& operator=(state_ref&&) = delete;
     ~state_ref() {
-        if (s_) s_->release();
+        if (s_)
+            s_->release();
     }
     State* operator->() const noexcept { return s_; }
     State* get() const noexcept { return s_; }
@@ -81,7 +83,8 @@ struct task_to_concurrent {
     task_to_concurrent(task_to_concurrent&& o) noexcept : st(std::exchange(o.st, nullptr)) {}
     task_to_concurrent& operator=(task_to_concurrent&&) = delete;
     ~task_to_concurrent() {
-        if (st == nullptr) return;
+        if (st == nullptr)
+            return;
         st->task = nullptr;
         st->set_exception(loop_closed_error());
         st->release();
@@ -110,7 +113,8 @@ void start_threadsafe(state_ref<coroutine_state<T>>& st, task<T>& coro, message_
         st->set_exception(loop_closed_error());
         return;
     }
-    if (st->cancelled()) return;  // cancelled before it started: the coroutine never runs
+    if (st->cancelled())
+        return;  // cancelled before it started: the coroutine never runs
     try {
         task<T> t = st->loop->create_task(std::move(coro));
         st->task = t.promise();
@@ -148,18 +152,21 @@ struct submit_result {
 /// that error.
 template <class T>
 concurrent_future<T> run_coroutine_threadsafe(task<T> coro, event_loop& loop) {
-    if (!coro.valid()) throw std::invalid_argument("run_coroutine_threadsafe needs a coroutine");
-    if (loop.is_closed()) throw std::runtime_error("Event loop is closed");
+    if (!coro.valid())
+        throw std::invalid_argument("run_coroutine_threadsafe needs a coroutine");
+    if (loop.is_closed())
+        throw std::runtime_error("Event loop is closed");
     auto* st = new detail::coroutine_state<T>();
     st->loop = &loop;
     concurrent_future<T> result(st);  // adopts the first reference
     detail::state_ref<detail::coroutine_state<T>> ref(st);
-    const bool open = detail::post(
-        loop, detail::remote_message([ref = std::move(ref), coro = std::move(coro)](
-                                         detail::message_fate fate) mutable {
-            detail::start_threadsafe(ref, coro, fate);
-        }));
-    if (!open) st->set_exception(detail::loop_closed_error());  // raced with close()
+    const bool open =
+        detail::post(loop, detail::remote_message([ref = std::move(ref), coro = std::move(coro)](
+                                                      detail::message_fate fate) mutable {
+                         detail::start_threadsafe(ref, coro, fate);
+                     }));
+    if (!open)
+        st->set_exception(detail::loop_closed_error());  // raced with close()
     return result;
 }
 
@@ -187,7 +194,8 @@ future<T> wrap_future(concurrent_future<T> cf) {
         }
     });
     f.add_done_callback([cf](future<T>& me) mutable {
-        if (me.cancelled()) cf.cancel();
+        if (me.cancelled())
+            cf.cancel();
     });
     return f;
 }
@@ -203,30 +211,31 @@ auto submit_to(event_loop& target, F&& fn) -> future<typename detail::submit_res
     using R = typename detail::submit_result<F>::type;
     using invoked = std::invoke_result_t<std::decay_t<F>&>;
     event_loop& caller = get_running_loop();
-    if (target.is_closed()) throw std::runtime_error("Event loop is closed");
+    if (target.is_closed())
+        throw std::runtime_error("Event loop is closed");
     future<R> f = caller.create_future<R>();
-    detail::post(target, detail::remote_message([fn = std::forward<F>(fn),
-                                                 p = detail::remote_promise<R>(f)](
-                                                    detail::message_fate fate) mutable {
-        if (fate == detail::message_fate::dropped) {
-            p.set_exception(detail::loop_closed_error());
-            return;
-        }
-        try {
-            if constexpr (detail::is_task<invoked>::value) {
-                task<R> t = get_running_loop().create_task(fn());
-                t.promise()->add_done_callback(
-                    detail::future_state_base::done_fn(detail::task_to_remote<R>{std::move(p)}));
-            } else if constexpr (std::is_void_v<R>) {
-                fn();
-                p.set_value();
-            } else {
-                p.set_value(fn());
+    detail::post(
+        target, detail::remote_message([fn = std::forward<F>(fn), p = detail::remote_promise<R>(f)](
+                                           detail::message_fate fate) mutable {
+            if (fate == detail::message_fate::dropped) {
+                p.set_exception(detail::loop_closed_error());
+                return;
             }
-        } catch (...) {
-            p.set_exception(std::current_exception());
-        }
-    }));
+            try {
+                if constexpr (detail::is_task<invoked>::value) {
+                    task<R> t = get_running_loop().create_task(fn());
+                    t.promise()->add_done_callback(detail::future_state_base::done_fn(
+                        detail::task_to_remote<R>{std::move(p)}));
+                } else if constexpr (std::is_void_v<R>) {
+                    fn();
+                    p.set_value();
+                } else {
+                    p.set_value(fn());
+                }
+            } catch (...) {
+                p.set_exception(std::current_exception());
+            }
+        }));
     return f;
 }
 

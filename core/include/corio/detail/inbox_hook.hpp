@@ -15,10 +15,10 @@
 // loop) is released on the loop's thread.
 #pragma once
 
-#include <corio/detail/inline_function.hpp>
-
 #include <chrono>
 #include <cstddef>
+
+#include <corio/detail/inline_function.hpp>
 
 namespace corio {
 class event_loop;

@@ -17,11 +17,6 @@
 //   cannot name sync's types.
 #pragma once
 
-#include <corio/events.hpp>
-#include <corio/stats.hpp>
-#include <corio/detail/inbox_hook.hpp>
-#include <corio/detail/wakeup.hpp>
-
 #include <concurrentqueue.h>
 
 #include <chrono>
@@ -30,6 +25,11 @@
 #include <mutex>
 #include <optional>
 #include <vector>
+
+#include <corio/detail/inbox_hook.hpp>
+#include <corio/detail/wakeup.hpp>
+#include <corio/events.hpp>
+#include <corio/stats.hpp>
 
 namespace corio {
 class thread_pool_executor;
@@ -88,7 +88,9 @@ inbox& inbox_of(event_loop& loop);
 
 /// Posts a message to `loop` from any thread (never throws for a closed loop: see
 /// inbox_hook::post). Returns false if the loop was closed.
-inline bool post(event_loop& loop, remote_message&& m) { return inbox_of(loop).post(std::move(m)); }
+inline bool post(event_loop& loop, remote_message&& m) {
+    return inbox_of(loop).post(std::move(m));
+}
 
 /// For the default policy (corio::io).
 std::unique_ptr<inbox_hook> make_inbox(std::optional<std::chrono::nanoseconds> idle_poll);

@@ -2,15 +2,15 @@
 // loop's inbox (asyncio's _chain_future / call_soon_threadsafe(_set_state)). Not API.
 #pragma once
 
-#include <corio/events.hpp>
-#include <corio/futures.hpp>
-#include <corio/tasks.hpp>
-#include <corio/detail/inbox_hook.hpp>
-
 #include <exception>
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include <corio/detail/inbox_hook.hpp>
+#include <corio/events.hpp>
+#include <corio/futures.hpp>
+#include <corio/tasks.hpp>
 
 namespace corio::detail {
 
@@ -24,11 +24,11 @@ class remote_promise {
 public:
     explicit remote_promise(future<T> f) noexcept
         : f_(std::move(f)), creator_(std::this_thread::get_id()) {}
-    remote_promise(remote_promise&& o) noexcept
-        : f_(std::move(o.f_)), creator_(o.creator_) {}
+    remote_promise(remote_promise&& o) noexcept : f_(std::move(o.f_)), creator_(o.creator_) {}
     remote_promise& operator=(remote_promise&&) = delete;
     ~remote_promise() {
-        if (!f_.valid() || std::this_thread::get_id() == creator_) return;
+        if (!f_.valid() || std::this_thread::get_id() == creator_)
+            return;
         try {
             set_exception(std::make_exception_ptr(
                 std::runtime_error("the remote work was abandoned before it completed")));
@@ -52,15 +52,18 @@ public:
 private:
     template <class Apply>
     void send(Apply&& apply) {
-        if (!f_.valid()) return;  // already sent
+        if (!f_.valid())
+            return;                        // already sent
         event_loop& loop = f_.get_loop();  // immutable since the future was made: no race
         inbox_hook* inbox = loop_access::inbox(loop);
-        if (inbox == nullptr) throw std::runtime_error("This event loop has no inbox");
+        if (inbox == nullptr)
+            throw std::runtime_error("This event loop has no inbox");
         // Dropped (the owner closed): the future is released on the closing thread.
-        inbox->post(remote_message([f = std::move(f_), apply = std::forward<Apply>(apply)](
-                                       message_fate fate) mutable {
-            if (fate == message_fate::run && !f.done()) apply(f);
-        }));
+        inbox->post(remote_message(
+            [f = std::move(f_), apply = std::forward<Apply>(apply)](message_fate fate) mutable {
+                if (fate == message_fate::run && !f.done())
+                    apply(f);
+            }));
     }
 
     future<T> f_;

@@ -68,12 +68,12 @@
 // named constant it is).
 #pragma once
 
-#include <corio/detail/backend.hpp>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <thread>
+
+#include <corio/detail/backend.hpp>
 
 namespace corio::detail {
 
@@ -133,7 +133,8 @@ public:
         // acq_rel: the acquire half makes every producer leave() before this one visible to
         // the re-check below; the release half keeps every write one release sequence.
         state_.fetch_or(sleeping_bit, std::memory_order_acq_rel);
-        if (!has_work()) return true;
+        if (!has_work())
+            return true;
         // Retract. A producer that already cleared the bit has sent a wake-up we do not need.
         if ((state_.fetch_and(~sleeping_bit, std::memory_order_acq_rel) & sleeping_bit) == 0) {
             ++redundant_;
@@ -155,7 +156,8 @@ public:
     void wait_for_producers() const noexcept {
         // Acquire: pairs with each producer's release decrement (its enqueue and wake-up
         // happen-before our sweep and our destructor).
-        while (state_.load(std::memory_order_acquire) >= one_producer) std::this_thread::yield();
+        while (state_.load(std::memory_order_acquire) >= one_producer)
+            std::this_thread::yield();
     }
 
     // Counters. sent(): relaxed, a statistic (exact once producers have stopped).
