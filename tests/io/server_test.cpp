@@ -119,6 +119,12 @@ task<void> emfile(std::vector<std::string>* reports) {
 }
 
 TEST_P(servers, emfile_on_accept_backs_off_and_keeps_serving) {
+#if defined(__SANITIZE_ADDRESS__)
+    // UBSan's vptr check probes memory through a pipe (IsAccessibleMemoryRange); with every
+    // descriptor used up, as this test arranges, the probe fails and UBSan reports a false
+    // "invalid vptr". The test runs in the debug and tsan builds.
+    GTEST_SKIP() << "needs free descriptors for UBSan's memory probe; runs without ASan/UBSan";
+#endif
     std::vector<std::string> reports;
     CORIO_RUN(emfile(&reports));
 }
