@@ -2,6 +2,8 @@
 #include <corio/log.hpp>
 #include <corio/runtime.hpp>
 
+#include <pthread.h>
+
 #include <exception>
 #include <latch>
 
@@ -29,6 +31,8 @@ runtime::runtime(options opts)
     for (std::size_t i = 0; i < n; ++i) {
         threads_.emplace_back([this, i, &errors, &ready] {
             try {
+                // Named for top, gdb and /proc: "corio-loop-3" (at most 15 characters).
+                pthread_setname_np(pthread_self(), ("corio-loop-" + std::to_string(i)).c_str());
                 if (opts_.pin) topology_.pin_this_thread(plan_.cpus[i]);
                 // Built on its own thread: the thread that runs a loop is its ring's issuer.
                 loops_[i] = std::make_unique<event_loop>(opts_.loop);
