@@ -10,6 +10,7 @@
 #include <corio/runners.hpp>
 #include <corio/tasks.hpp>
 
+#include "../support/error_of.hpp"
 #include "../support/manual_clock_loop.hpp"
 
 namespace corio {
@@ -18,16 +19,7 @@ namespace {
 using test::manual_clock_loop;
 using log_t = std::vector<std::string>;
 
-// The message of the E that f throws, or "no exception".
-template <class E, class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "no exception";
-}
+using test::error_of;
 
 // Takes the lock, logs, holds it for `seconds`, releases it.
 task<void> hold(lock& l, log_t& log, std::string name, double seconds = 0) {

@@ -11,6 +11,7 @@
 #include <corio/runners.hpp>
 #include <corio/tasks.hpp>
 
+#include "../support/error_of.hpp"
 #include "../support/manual_clock_loop.hpp"
 
 namespace corio {
@@ -19,15 +20,7 @@ namespace {
 using test::manual_clock_loop;
 using log_t = std::vector<std::string>;
 
-template <class E, class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "no exception";
-}
+using test::error_of;
 
 // Gets one item and logs "<name>:<item>", or "<name>:shutdown".
 task<void> get_one(queue<int>& q, log_t& log, std::string name) {

@@ -39,22 +39,11 @@ void msg_op::prep(io_uring_sqe& sqe) noexcept {
 }
 
 attempt msg_op::try_now() noexcept {
-    for (;;) {
-        if (!sending_)
-            msg.msg_namelen = sizeof addr;
-        ssize_t n = sending_ ? ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
-                             : ::recvmsg(fd_, &msg, MSG_DONTWAIT);
-        if (n >= 0) {
-            result = static_cast<int>(n);
-            return attempt::done;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return attempt::would_block;
-        result = -errno;
-        return attempt::done;
-    }
+    return nonblocking_attempt(result, [&] {
+        if (!sending_) msg.msg_namelen = sizeof addr;  // recvmsg shrinks it: reset per try
+        return sending_ ? ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+                        : ::recvmsg(fd_, &msg, MSG_DONTWAIT);
+    });
 }
 
 }  // namespace corio::detail

@@ -12,19 +12,7 @@ void recv_op::prep(io_uring_sqe& sqe) noexcept {
 }
 
 attempt recv_op::try_now() noexcept {
-    for (;;) {
-        ssize_t n = ::recv(fd_, buf_, len_, flags_ | MSG_DONTWAIT);
-        if (n >= 0) {
-            result = static_cast<int>(n);
-            return attempt::done;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return attempt::would_block;
-        result = -errno;
-        return attempt::done;
-    }
+    return nonblocking_attempt(result, [&] { return ::recv(fd_, buf_, len_, flags_ | MSG_DONTWAIT); });
 }
 
 }  // namespace corio::detail

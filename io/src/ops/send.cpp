@@ -14,19 +14,8 @@ void send_op::prep(io_uring_sqe& sqe) noexcept {
 }
 
 attempt send_op::try_now() noexcept {
-    for (;;) {
-        ssize_t n = ::send(fd_, buf_, len_, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n >= 0) {
-            result = static_cast<int>(n);
-            return attempt::done;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return attempt::would_block;
-        result = -errno;
-        return attempt::done;
-    }
+    return nonblocking_attempt(result,
+                               [&] { return ::send(fd_, buf_, len_, MSG_NOSIGNAL | MSG_DONTWAIT); });
 }
 
 }  // namespace corio::detail

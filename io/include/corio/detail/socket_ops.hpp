@@ -9,11 +9,29 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstddef>
 
 #include <corio/detail/io_op.hpp>
 
 namespace corio::detail {
+
+// The readiness lowering's common tail: runs `syscall` (a non-blocking call returning
+// ssize_t), retrying on EINTR; stores the count or -errno in `result`, or says it would block.
+template <class Syscall>
+attempt nonblocking_attempt(int& result, Syscall&& syscall) noexcept {
+    for (;;) {
+        const ssize_t n = syscall();
+        if (n >= 0) {
+            result = static_cast<int>(n);
+            return attempt::done;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return attempt::would_block;
+        result = -errno;
+        return attempt::done;
+    }
+}
 
 /// recv(2) into a caller's buffer, which must outlive the op.
 class recv_op : public io_op {
