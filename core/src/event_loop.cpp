@@ -1,11 +1,12 @@
 // The event loop's iteration and lifecycle (asyncio's base_events.py).
-#include <corio/events.hpp>
-#include <corio/log.hpp>
-
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+
+#include <corio/events.hpp>
+#include <corio/log.hpp>
 
 namespace corio {
 
@@ -162,6 +163,33 @@ void event_loop::report_callback_error(std::exception_ptr error) noexcept {
 
 // -- Lifecycle ----------------------------------------------------------------------------
 
+namespace {
+
+// Before close() destroys any frame, every op in flight must be given back by the kernel
+// (io_op.hpp): cancel them all, then poll into a scratch queue whose entries are dropped, not
+// run (their frames are about to be destroyed), for at most about two seconds. False if some
+// op is still pending then.
+bool drain_in_flight_ops(detail::backend& backend, loop_stats& stats) noexcept {
+    if (backend.pending_ops() == 0)
+        return true;
+    using clock = std::chrono::steady_clock;
+    const clock::time_point give_up = clock::now() + std::chrono::seconds(2);
+    backend.cancel_all();
+    try {
+        detail::ready_queue scratch;
+        detail::completion_sink sink(scratch, stats);
+        while (backend.pending_ops() > 0 && clock::now() < give_up) {
+            backend.poll(std::chrono::milliseconds(10), sink);
+            scratch.clear();
+        }
+    } catch (...) {
+        return false;  // the backend cannot be polled: assume the kernel keeps the ops
+    }
+    return backend.pending_ops() == 0;
+}
+
+}  // namespace
+
 event_loop::event_loop(std::unique_ptr<detail::backend> backend, clock_source& clock,
                        std::unique_ptr<detail::inbox_hook> inbox)
     : backend_(std::move(backend)), inbox_(std::move(inbox)), clock_(&clock) {
@@ -210,6 +238,14 @@ void event_loop::run_forever() {
 void event_loop::close() {
     if (is_running()) throw std::runtime_error("Cannot close a running event loop");
     if (closed_.load(std::memory_order_relaxed)) return;
+    if (!drain_in_flight_ops(*backend_, stats_)) {
+        // The kernel may still write into these frames: leak them rather than free them.
+        log(log_level::error,
+            "Event loop closed with I/O operations the kernel did not give "
+            "back; their tasks' frames are leaked, not destroyed");
+        while (!tasks_.empty())
+            detail::loop_access::unlink_task(*this, tasks_.back());
+    }
     close_pending_tasks();  // while the loop still accepts the handler's calls
     closed_.store(true, std::memory_order_relaxed);
     // Remote messages not yet drained are dropped, each telling its submitter.

@@ -48,6 +48,10 @@ stream_transport::stream_transport(event_loop& loop, socket sock, std::size_t li
         ::close(fd_);
         throw std::invalid_argument("the stream limit must be positive");
     }
+    // Our ops let the backend keep per-descriptor state (io_op::forget_on_close); start from
+    // none, in case this number was closed by someone who did not say so.
+    send_op_.forget_on_close = true;
+    loop_access::backend(loop_).forget(fd_);
     sockaddr_storage s{};
     socklen_t len = sizeof s;
     if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&s), &len) == 0)
@@ -59,8 +63,13 @@ stream_transport::stream_transport(event_loop& loop, socket sock, std::size_t li
 
 // Runs when no handle and no op is left (a send in flight holds self_, a recv its reader).
 stream_transport::~stream_transport() {
-    if (fd_ >= 0)
+    if (fd_ >= 0) {
+        // Only the running loop is surely alive; another one forgets at its next use of the
+        // number (epoll_backend.hpp).
+        if (running_loop() == &loop_)
+            loop_access::backend(loop_).forget(fd_);
         ::close(fd_);
+    }
 }
 
 void stream_transport::check_readable(const char* what) const {
@@ -230,6 +239,7 @@ void stream_transport::abort() {
 void stream_transport::maybe_finish_close() noexcept {
     if (!closing_ || sending_now_ || read_op_ != nullptr || fd_ < 0)
         return;
+    loop_access::backend(loop_).forget(fd_);
     ::close(fd_);
     fd_ = -1;
     wake(drain_waiters_);

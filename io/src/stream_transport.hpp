@@ -126,7 +126,9 @@ class recv_more {
 public:
     explicit recv_more(stream_transport& t)
         : t_(t),
-          op_(t.fd_, t.rbuf_.prepare(stream_transport::recv_chunk), stream_transport::recv_chunk) {}
+          op_(t.fd_, t.rbuf_.prepare(stream_transport::recv_chunk), stream_transport::recv_chunk) {
+        op_.forget_on_close = true;  // the transport forgets its descriptor before closing it
+    }
     bool await_ready() const noexcept { return false; }
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) {

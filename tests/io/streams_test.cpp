@@ -2,6 +2,7 @@
 // the faults of issue 5 (reset, broken pipe, half-close, reading after close, closing twice).
 #include <sys/socket.h>
 
+#include <optional>
 #include <string>
 
 #include <corio/streams.hpp>
@@ -319,6 +320,58 @@ task<void> extra_info() {
     co_await c.writer.wait_closed();
     srv.close();
     co_await srv.wait_closed();
+}
+
+// A stream waits for its first read (so a backend may keep state for its descriptor), then
+// hands its streams out of the loop; `peer` is the other end.
+task<stream_pair> stream_that_has_waited(socket& peer) {
+    socket l(AF_INET, SOCK_STREAM);
+    l.bind(socket_address::inet("127.0.0.1", 0));
+    l.listen(4);
+    peer = socket(AF_INET, SOCK_STREAM);
+    co_await sock_connect(peer, l.getsockname());
+    accepted_socket a = co_await sock_accept(l);
+    stream_pair s = make_streams(std::move(a.sock));
+    task<std::string> first = create_task(s.reader.read(1));
+    co_await sleep(0.01);  // the read waits
+    co_await sock_sendall(peer, "x");
+    EXPECT_EQ(co_await first, "x");
+    co_await sleep(0.01);  // the reader's registration is still there (epoll keeps it)
+    co_return s;
+}
+
+task<void> recv_on_a_new_socket(socket& peer, std::string& got) {
+    socket l(AF_INET, SOCK_STREAM);
+    l.bind(socket_address::inet("127.0.0.1", 0));
+    l.listen(4);
+    peer = socket(AF_INET, SOCK_STREAM);
+    co_await sock_connect(peer, l.getsockname());
+    accepted_socket a = co_await sock_accept(l);
+    task<std::string> r = create_task(sock_recv(a.sock, 16));
+    co_await sleep(0.01);  // the recv waits
+    co_await sock_sendall(peer, "y");
+    got = co_await r;
+}
+
+// A stream dropped while its loop is not running cannot tell the backend that its descriptor
+// closed (epoll_backend.hpp); a socket that gets the same number later is still waited on
+// correctly, by a plain op and by a new stream alike.
+TEST_P(streams, a_descriptor_number_reused_after_a_stream_closed_outside_the_loop_works) {
+    CORIO_BACKEND_OR_SKIP(b);
+    {
+        event_loop loop(std::move(b), steady_clock_source::instance());
+        socket peer;
+        std::optional<stream_pair> s(loop.run_until_complete(stream_that_has_waited(peer)));
+        s.reset();  // closes the stream's descriptor, the loop not running
+        peer.close();
+        std::string got;
+        loop.run_until_complete(wait_for(recv_on_a_new_socket(peer, got), limit(5)));
+        EXPECT_EQ(got, "y");
+        peer.close();
+        s.emplace(loop.run_until_complete(wait_for(stream_that_has_waited(peer), limit(5))));
+        s.reset();
+        loop.close();
+    }
 }
 
 TEST_P(streams, get_extra_info_and_localhost) {

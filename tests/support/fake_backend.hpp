@@ -47,6 +47,15 @@ public:
         op.result = -125;  // ECANCELED
     }
     std::size_t pending_ops() const noexcept override { return started.size(); }
+    // Every started op completes with -ECANCELED on the next poll.
+    void cancel_all() noexcept override {
+        for (detail::io_op* op : started) {
+            cancel(*op);
+            scripted_.push_back(op);
+        }
+        started.clear();
+    }
+    void forget(int) noexcept override {}
     detail::waker& get_waker() noexcept override { return *this; }
 
     // The next poll() completes `op`.

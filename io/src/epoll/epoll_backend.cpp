@@ -106,9 +106,14 @@ void epoll_backend::dispatch(const epoll_event& ev, completion_sink& done) {
     }
     const int fd = ev.data.fd;
     fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
+    // Interest is dropped lazily: only when it reports readiness nobody waits for. A reader
+    // that starts its next recv in this iteration's step 5 finds its interest still there.
+    const bool idle_read = ops.reader == nullptr && (ev.events & read_events) != 0;
+    const bool idle_write = ops.writer == nullptr && (ev.events & write_events) != 0;
     if ((ev.events & read_events) != 0 && ops.reader != nullptr) try_slot(ops.reader, done);
     if ((ev.events & write_events) != 0 && ops.writer != nullptr) try_slot(ops.writer, done);
-    update_interest(fd);
+    if (!ops.sticky || idle_read || idle_write)
+        set_interest(fd, wanted(ops));
 }
 
 void epoll_backend::try_slot(io_op*& slot, completion_sink& done) {
@@ -132,7 +137,7 @@ void epoll_backend::wake() noexcept {
 }
 
 void epoll_backend::start(io_op& op) {
-    if (op.try_now() == attempt::done) {
+    if (!awaits_readiness_first(op) && op.try_now() == attempt::done) {
         op.state = op_state::submitted;
         finished_.push_back(&op);
         return;
@@ -141,20 +146,44 @@ void epoll_backend::start(io_op& op) {
     if (fd < 0) throw std::invalid_argument("io_op has no file descriptor");
     if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
     fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
+    if (ops.sticky && !op.forget_on_close && ops.reader == nullptr && ops.writer == nullptr) {
+        forget(fd);  // maybe a new descriptor under an old number: register afresh
+    }
     io_op*& slot = op.wants() == interest::read ? ops.reader : ops.writer;
     if (slot != nullptr) {
         throw std::runtime_error("another operation is already waiting to " +
                                  std::string(op.wants() == interest::read ? "read" : "write") +
                                  " on fd " + std::to_string(fd));
     }
-    finished_.reserve(pending_ops() + 1);  // so that cancel() never allocates
+    finished_.reserve(pending_ops() + 1);  // so that cancel() and cancel_all() never allocate
     slot = &op;
-    if (int err = update_interest(fd); err != 0) {
-        slot = nullptr;
-        throw std::system_error(err, std::system_category(), "epoll_ctl");
+    if (op.forget_on_close)
+        ops.sticky = true;
+    // Registered already (the common case for a connection's next recv): no syscall.
+    const std::uint32_t need = wanted(ops);
+    if ((ops.registered & need) != need) {
+        if (int err = set_interest(fd, ops.registered | need); err != 0) {
+            slot = nullptr;
+            throw std::system_error(err, std::system_category(), "epoll_ctl");
+        }
     }
     op.state = op_state::submitted;
     ++waiting_;
+}
+
+// A read on a descriptor whose read interest is still registered (a connection's next recv)
+// skips the first try: level-triggered epoll reports it at the next poll if data is already
+// there, and otherwise the try would only have cost a recv that fails with EAGAIN, the usual
+// case for a request-response connection. (raw_epoll_echo makes one recv per request; this
+// keeps corio at one too.)
+bool epoll_backend::awaits_readiness_first(const io_op& op) const noexcept {
+    if (!op.forget_on_close || op.wants() != interest::read)
+        return false;
+    const int fd = op.fd();
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size())
+        return false;
+    const fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
+    return ops.sticky && (ops.registered & EPOLLIN) != 0;
 }
 
 void epoll_backend::cancel(io_op& op) noexcept {
@@ -164,18 +193,51 @@ void epoll_backend::cancel(io_op& op) noexcept {
     fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
     io_op** slot = ops.reader == &op ? &ops.reader : ops.writer == &op ? &ops.writer : nullptr;
     if (slot == nullptr) return;  // finished already, waiting in finished_: keeps its result
-    *slot = nullptr;
+    cancel_slot(*slot);
+    if (!ops.sticky)
+        set_interest(fd, wanted(ops));  // a failure leaves stale interest,
+                                        // dropped at the next event
+}
+
+void epoll_backend::cancel_slot(io_op*& slot) noexcept {
+    io_op& op = *std::exchange(slot, nullptr);
     --waiting_;
     op.state = op_state::cancelling;
     op.result = -ECANCELED;
-    update_interest(fd);       // a failure leaves stale interest, dropped at the next event
-    finished_.push_back(&op);  // capacity reserved by start()
+    finished_.push_back(&op);  // capacity reserved by start(); interest is dropped lazily
 }
 
-int epoll_backend::update_interest(int fd) noexcept {
+// Nothing here is in the kernel's hands: unlinking every waiting op is the whole drain.
+void epoll_backend::cancel_all() noexcept {
+    for (fd_ops& ops : fds_) {
+        if (ops.reader != nullptr)
+            cancel_slot(ops.reader);
+        if (ops.writer != nullptr)
+            cancel_slot(ops.writer);
+    }
+}
+
+void epoll_backend::forget(int fd) noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size())
+        return;
     fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
-    std::uint32_t want = (ops.reader ? std::uint32_t{EPOLLIN | EPOLLRDHUP} : 0u) |
-                         (ops.writer ? std::uint32_t{EPOLLOUT} : 0u);
+    // Deleted explicitly rather than left to close(): epoll forgets a descriptor only when
+    // its open file description goes, and a forked child may still hold that.
+    if (ops.registered != 0) {
+        epoll_event ev{};
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);  // EBADF/ENOENT: gone already
+        ops.registered = 0;
+    }
+    ops.sticky = false;
+}
+
+std::uint32_t epoll_backend::wanted(const fd_ops& ops) noexcept {
+    return (ops.reader ? std::uint32_t{EPOLLIN | EPOLLRDHUP} : 0u) |
+           (ops.writer ? std::uint32_t{EPOLLOUT} : 0u);
+}
+
+int epoll_backend::set_interest(int fd, std::uint32_t want) noexcept {
+    fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
     if (want == ops.registered) return 0;
     epoll_event ev{};
     ev.events = want;
@@ -188,6 +250,10 @@ int epoll_backend::update_interest(int fd) noexcept {
         if (rc < 0 && (errno == EBADF || errno == ENOENT)) rc = 0;  // fd closed meanwhile
     } else {
         rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+        if (rc < 0 && errno == ENOENT) {
+            // Closed and reopened under the same number without forget(): register afresh.
+            rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        }
     }
     if (rc < 0) return errno;
     ops.registered = want;

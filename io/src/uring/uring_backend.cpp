@@ -25,6 +25,7 @@ constexpr unsigned ring_entries = 256;  // SQ size; the kernel makes the CQ twic
 // null), and liburing keeps LIBURING_UDATA_TIMEOUT (all ones) for itself.
 constexpr std::uint64_t waker_tag = 1;
 constexpr std::uint64_t cancel_tag = 2;
+constexpr std::uint64_t cancel_all_tag = 3;  // cancel_all()'s one ASYNC_CANCEL_ANY request
 
 // Where the waker's eventfd reads land: process-wide and never read, rather than a member,
 // so that no kernel write can reach a destroyed backend. Closing a ring cancels its armed
@@ -146,6 +147,15 @@ void uring_backend::deliver(const io_uring_cqe& cqe, completion_sink& done) {
             if (cqe.res > 0)
                 done.woken();
             return;
+        case cancel_all_tag:
+            // -EINVAL: a kernel before 5.19, which does not know IORING_ASYNC_CANCEL_ANY (nor
+            // ALL): cancel op by op instead. Otherwise res counts the requests it cancelled.
+            if (cqe.res == -EINVAL) {
+                cancel_any_ = false;
+                for (io_op* op = in_flight_list_; op != nullptr; op = op->backend_next)
+                    queue_cancel(*op);
+            }
+            return;
         case cancel_tag:              // the op's own CQE reports the outcome
         case LIBURING_UDATA_TIMEOUT:  // liburing's timeout SQE (kernels before 5.11)
             return;
@@ -156,6 +166,7 @@ void uring_backend::deliver(const io_uring_cqe& cqe, completion_sink& done) {
     // an op stays valid until it is pushed to a sink, which happens here, once per op.
     io_op& op = *reinterpret_cast<io_op*>(static_cast<std::uintptr_t>(cqe.user_data));
     op.result = cqe.res;
+    unlink(op);
     done.push(op);
     release_slot(op);
     // A cancel still waiting for room must not outlive its op: the address may be reused.
@@ -186,7 +197,51 @@ void uring_backend::start(io_op& op) {
     if (slot != nullptr)
         *slot = &op;
     op.state = op_state::submitted;
+    link(op);
     ++in_flight_;
+}
+
+void uring_backend::link(io_op& op) noexcept {
+    op.backend_prev = nullptr;
+    op.backend_next = in_flight_list_;
+    if (in_flight_list_ != nullptr)
+        in_flight_list_->backend_prev = &op;
+    in_flight_list_ = &op;
+}
+
+void uring_backend::unlink(io_op& op) noexcept {
+    if (op.backend_prev != nullptr) {
+        op.backend_prev->backend_next = op.backend_next;
+    } else {
+        in_flight_list_ = op.backend_next;
+    }
+    if (op.backend_next != nullptr)
+        op.backend_next->backend_prev = op.backend_prev;
+    op.backend_prev = op.backend_next = nullptr;
+}
+
+void uring_backend::cancel_all() noexcept {
+    for (io_op* op = in_flight_list_; op != nullptr; op = op->backend_next) {
+        if (op->state == op_state::submitted) {
+            op->state = op_state::cancelling;
+            release_slot(*op);
+            if (!cancel_any_)
+                queue_cancel(*op);
+        }
+    }
+    if (!cancel_any_ || in_flight_list_ == nullptr)
+        return;
+    // IORING_ASYNC_CANCEL_ANY | ALL (5.19): one request cancels everything in the ring
+    // (the waker's read too, which the next blocking poll re-arms). A kernel that refuses the
+    // flags answers -EINVAL, and deliver() falls back to one cancel per op.
+    if (io_uring_sqe* sqe = try_take_sqe()) {
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, cancel_all_tag);
+        return;
+    }
+    cancel_any_ = false;  // no room even for one request: per-op cancels wait for room
+    for (io_op* op = in_flight_list_; op != nullptr; op = op->backend_next)
+        queue_cancel(*op);
 }
 
 void uring_backend::cancel(io_op& op) noexcept {

@@ -15,7 +15,8 @@ namespace corio::detail {
 // Used only on its loop's thread, except wake(), which is thread-safe.
 //
 // Invariants:
-// - in_flight_ counts ops that start() accepted and no sink has received yet. Each has one
+// - in_flight_ counts ops that start() accepted and no sink has received yet, and
+//   in_flight_list_ links exactly them (for cancel_all() without ASYNC_CANCEL_ANY). Each has one
 //   SQE queued or submitted with user_data == the op's address, and gets exactly one CQE
 //   (single-shot requests only, so far).
 // - Any other user_data is internal: waker_tag (the eventfd read), cancel_tag (an
@@ -36,6 +37,8 @@ public:
     void poll(std::chrono::nanoseconds timeout, completion_sink& done) override;
     void start(io_op& op) override;
     void cancel(io_op& op) noexcept override;
+    void cancel_all() noexcept override;
+    void forget(int) noexcept override {}  // nothing is kept per descriptor between ops
     std::size_t pending_ops() const noexcept override { return in_flight_; }
     waker& get_waker() noexcept override { return *this; }
 
@@ -56,6 +59,8 @@ private:
     void deliver(const io_uring_cqe& cqe, completion_sink& done);
     void arm_waker();
     void queue_cancel(io_op& op) noexcept;
+    void link(io_op& op) noexcept;  // in_flight_list_
+    void unlink(io_op& op) noexcept;
     void flush_deferred_cancels() noexcept;
     io_uring_sqe* try_take_sqe() noexcept;
     io_uring_sqe& take_sqe();
@@ -69,6 +74,8 @@ private:
     int last_submit_error_ = 0;  // why try_take_sqe() last came back empty
     backend_caps caps_;
     std::size_t in_flight_ = 0;
+    io_op* in_flight_list_ = nullptr;  // the same ops, through io_op::backend_prev/next
+    bool cancel_any_ = true;           // until the kernel answers -EINVAL (before 5.19)
     std::vector<fd_ops> fds_;  // indexed by descriptor
     // Cancels that found the SQ full and could not submit to make room; queued by the next
     // poll() before it enters the kernel. Capacity reserved by start(): cancel() never

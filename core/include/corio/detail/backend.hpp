@@ -73,6 +73,14 @@ public:
     virtual void cancel(io_op& op) noexcept = 0;
     // Ops started and not yet pushed to a sink.
     virtual std::size_t pending_ops() const noexcept = 0;
+    // Requests cancellation of every op started and not yet pushed to a sink, as cancel()
+    // on each. For event_loop::close(), which then polls until pending_ops() is 0 and
+    // discards what is delivered: no op's complete() runs, and no frame is destroyed while
+    // the kernel may still write into it.
+    virtual void cancel_all() noexcept = 0;
+    // The descriptor is about to be closed and no op is waiting on it: drop whatever the
+    // backend keeps for it (an epoll registration), so a number reused later starts clean.
+    virtual void forget(int fd) noexcept = 0;
 
     virtual waker& get_waker() noexcept = 0;
 };

@@ -9,6 +9,10 @@
 // loop's ready queue exactly once, and complete() runs there, never inside a backend's
 // reaping loop: resuming a coroutine from inside the reaping loop would let it start new
 // operations on a backend that is halfway through iterating its own state.
+//
+// loop.close() drains in-flight ops before it destroys any frame: backend::cancel_all(), then
+// polls (discarding what completes) until none is pending. If the kernel keeps one past a
+// bound, close() leaks the pending task frames rather than free memory the kernel may write.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +29,15 @@ class io_op {
 public:
     op_state state = op_state::idle;
     int result = 0;  // -errno or a count, as the kernel returns it
+    // Set by an owner that calls backend::forget(fd()) before it closes the descriptor (the
+    // stream transport): the backend may then keep per-descriptor state between ops (epoll
+    // keeps the registration). Without it, a backend keeps nothing once the op is done.
+    bool forget_on_close = false;
+    // The backend's, while the op is started and not yet pushed to a sink: an intrusive list
+    // of the ops a backend has in flight (for cancel_all() on kernels that cannot cancel
+    // "any"), so that tracking them costs no allocation.
+    io_op* backend_prev = nullptr;
+    io_op* backend_next = nullptr;
 
     // io_uring lowering.
     virtual void prep(io_uring_sqe& sqe) noexcept = 0;
