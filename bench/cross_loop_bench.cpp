@@ -5,6 +5,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <corio/runtime.hpp>
 #include <corio/threads.hpp>
 
 namespace {
@@ -79,5 +80,60 @@ void BM_cross_loop_pingpong_nopoll(benchmark::State& state) {
     cross_pingpong(state, std::chrono::nanoseconds(0));
 }
 BENCHMARK(BM_cross_loop_pingpong_nopoll)->UseRealTime();
+
+}  // namespace
+
+// The same two shapes on a runtime of 2 pinned loops (issue 6): loop 0 submits to loop 1
+// through runtime::submit_to, which also counts the pair and samples its latency; the
+// sampled submit-to-run latency is reported next to the time.
+namespace {
+
+corio::runtime::options two_pinned_loops() {
+    corio::runtime::options o;
+    o.loops = 2;
+    return o;
+}
+
+void report_pair_latency(benchmark::State& state, const corio::runtime& rt) {
+    for (const corio::loop_pair_stats& p : rt.stats().pairs) {
+        if (p.from == 0 && p.to == 1) {
+            state.counters["p50_ns"] = static_cast<double>(p.latency.quantile_ns(0.5));
+            state.counters["p99_ns"] = static_cast<double>(p.latency.quantile_ns(0.99));
+        }
+    }
+}
+
+corio::task<void> runtime_flood(benchmark::State& state, corio::runtime& rt) {
+    std::vector<corio::future<int>> pending;
+    pending.reserve(flood_batch);
+    for (auto _ : state) {
+        for (std::int64_t i = 0; i < flood_batch; ++i)
+            pending.push_back(rt.submit_to(1, [i] { return static_cast<int>(i); }));
+        for (auto& f : pending)
+            benchmark::DoNotOptimize(co_await f);
+        pending.clear();
+    }
+}
+
+void BM_runtime_cross_loop_flood(benchmark::State& state) {
+    corio::runtime rt(two_pinned_loops());
+    rt.run(runtime_flood(state, rt));
+    state.SetItemsProcessed(state.iterations() * flood_batch);
+    report_pair_latency(state, rt);
+}
+BENCHMARK(BM_runtime_cross_loop_flood)->UseRealTime();
+
+corio::task<void> runtime_pingpong(benchmark::State& state, corio::runtime& rt) {
+    for (auto _ : state)
+        benchmark::DoNotOptimize(co_await rt.submit_to(1, [] { return 1; }));
+}
+
+void BM_runtime_cross_loop_pingpong(benchmark::State& state) {
+    corio::runtime rt(two_pinned_loops());
+    rt.run(runtime_pingpong(state, rt));
+    state.SetItemsProcessed(state.iterations());
+    report_pair_latency(state, rt);
+}
+BENCHMARK(BM_runtime_cross_loop_pingpong)->UseRealTime();
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <corio/detail/task_base.hpp>
 #include <corio/events.hpp>
 #include <corio/log.hpp>
 
@@ -50,8 +51,18 @@ void event_loop::poll_backend(std::chrono::nanoseconds timeout) {
         // The handshake with producers (sync/detail/wakeup.hpp): announce, then block only
         // if nothing slipped into the inbox meanwhile.
         if (inbox_ && !inbox_->prepare_to_block(timeout)) timeout = std::chrono::nanoseconds(0);
-        if (timeout.count() != 0) ++stats_.blocking_polls;
-        backend_->poll(timeout, sink);
+        if (timeout.count() == 0) {
+            backend_->poll(timeout, sink);
+        } else {
+            // Two clock reads per blocking poll, which is a syscall anyway: busy vs. asleep.
+            ++stats_.blocking_polls;
+            const std::int64_t start = clock_->now_ns();
+            stats_.asleep_since_ns = static_cast<std::uint64_t>(start);
+            backend_->poll(timeout, sink);
+            // Cleared first: a snapshot in between undercounts for an instant, never twice.
+            stats_.asleep_since_ns = 0;
+            stats_.sleep_ns += static_cast<std::uint64_t>(clock_->now_ns() - start);
+        }
         if (inbox_) inbox_->finish_block();
         return;
     }
@@ -88,7 +99,15 @@ void event_loop::run_ready() {
         run_ready_debug(count);
         return;
     }
-    while (count-- > 0) run_slot(ready_.pop());
+    while (count-- > 0) {
+        detail::ready_slot& slot = ready_.pop();
+        if (slot.entry.kind() == detail::entry_kind::coroutine) {  // a task step: the commonest
+            ++stats_.coroutines_resumed;
+            std::coroutine_handle<>::from_address(slot.entry.pointer()).resume();
+            continue;
+        }
+        run_slot(slot);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -142,18 +161,53 @@ void event_loop::run_callback(detail::callback_record* rec) noexcept {  // hot: 
     pool_.release(rec);
 }
 
+// Debug mode's stall detector: times each callback and the iteration's whole step 5, and
+// names what was slow. A task step is named by its task, looked up among the live tasks only
+// when a report is due (a task that ended in that step may already be freed, and a task
+// created in the step may have reused its address: its id is newer than the step).
 void event_loop::run_ready_debug(std::size_t count) {
+    const std::size_t ran = count;
+    const std::int64_t iteration_start = clock_->now_ns();
+    double slowest = 0;
+    std::string slowest_what;
     while (count-- > 0) {
-        std::int64_t start = clock_->now_ns();
+        last_task_step_ = nullptr;
+        last_task_ended_.clear();
+        const std::uint32_t ids_before = task_ids_;
+        const std::int64_t start = clock_->now_ns();
         run_slot(ready_.pop());
-        double took = static_cast<double>(clock_->now_ns() - start) * 1e-9;
+        const double took = static_cast<double>(clock_->now_ns() - start) * 1e-9;
+        if (took < slow_callback_s_ && took <= slowest) continue;
+        std::string what = describe_step(last_task_step_, ids_before);
         if (took >= slow_callback_s_) {
             ++stats_.slow_callbacks;
-            char text[128];
-            std::snprintf(text, sizeof text, "Executing a callback took %.3f seconds", took);
-            log(log_level::warning, text);
+            char text[64];
+            std::snprintf(text, sizeof text, " took %.3f seconds", took);
+            log(log_level::warning, "Executing " + what + text);
+        }
+        if (took > slowest) {
+            slowest = took;
+            slowest_what = std::move(what);
         }
     }
+    const double total = static_cast<double>(clock_->now_ns() - iteration_start) * 1e-9;
+    if (total >= slow_callback_s_ && slowest < slow_callback_s_) {
+        ++stats_.slow_iterations;
+        char text[160];
+        std::snprintf(text, sizeof text,
+                      "Loop iteration ran %zu callbacks for %.3f seconds; the slowest (%.3f s) was ",
+                      ran, total, slowest);
+        log(log_level::warning, text + slowest_what);
+    }
+}
+
+std::string event_loop::describe_step(detail::task_base* t, std::uint32_t ids_before) const {
+    if (t == nullptr) return "a callback";
+    for (detail::task_base* live : tasks_) {
+        if (live == t && t->id() <= ids_before)
+            return "a step of " + t->describe();
+    }
+    return "the last step of " + last_task_ended_;
 }
 
 void event_loop::report_callback_error(std::exception_ptr error) noexcept {
@@ -205,6 +259,18 @@ event_loop::~event_loop() {
     if (inbox_) inbox_->close(*this);
 }
 
+loop_stats event_loop::stats() const noexcept {
+    loop_stats snapshot = stats_;
+    if (inbox_) snapshot.inbox_depth = inbox_->depth();
+    const std::uint64_t running = snapshot.running_since_ns, asleep = snapshot.asleep_since_ns;
+    if (running != 0 || asleep != 0) {
+        const auto now = static_cast<std::uint64_t>(clock_->now_ns());
+        if (running != 0 && now > running) snapshot.run_ns += now - running;
+        if (asleep != 0 && now > asleep) snapshot.sleep_ns += now - asleep;
+    }
+    return snapshot;
+}
+
 void event_loop::check_can_run() const {
     if (is_closed()) throw std::runtime_error("Event loop is closed");
     if (is_running()) throw std::runtime_error("This event loop is already running");
@@ -221,8 +287,12 @@ void event_loop::run_forever() {
             loop.owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
             loop.running_.store(true, std::memory_order_relaxed);
             detail::set_running_loop(&loop);
+            loop.stats_.running_since_ns = static_cast<std::uint64_t>(loop.clock_->now_ns());
         }
         ~running_scope() {
+            const auto since = static_cast<std::int64_t>(loop.stats_.running_since_ns.load());
+            loop.stats_.running_since_ns = 0;
+            loop.stats_.run_ns += static_cast<std::uint64_t>(loop.clock_->now_ns() - since);
             detail::set_running_loop(nullptr);
             loop.stopping_ = false;
             loop.running_.store(false, std::memory_order_relaxed);
@@ -246,6 +316,7 @@ void event_loop::close() {
         while (!tasks_.empty())
             detail::loop_access::unlink_task(*this, tasks_.back());
     }
+    if (io_extension_) io_extension_->on_close(*this);  // io's signal handlers, child watchers
     close_pending_tasks();  // while the loop still accepts the handler's calls
     closed_.store(true, std::memory_order_relaxed);
     // Remote messages not yet drained are dropped, each telling its submitter.

@@ -25,14 +25,14 @@ void future_state_base::check_pending(const char* what) const {
     }
 }
 
-void future_state_base::check_result() {
+void future_state_base::throw_result() {
     switch (status_) {
         case future_status::cancelled: std::rethrow_exception(exception_);
         case future_status::pending: throw invalid_state_error("Result is not ready.");
         case future_status::finished: break;
     }
     exception_retrieved_ = true;
-    if (exception_) std::rethrow_exception(exception_);
+    std::rethrow_exception(exception_);  // check_result() calls only with an exception set
 }
 
 std::exception_ptr future_state_base::exception() {
@@ -65,35 +65,47 @@ void future_state_base::finish_cancelled(std::string message) {
     schedule_callbacks();
 }
 
-void future_state_base::finish() {
-    status_ = future_status::finished;
-    schedule_callbacks();
-}
-
 callback_id future_state_base::add_done_callback(done_fn fn) {
-    callback_id id = next_id_++;
-    if (!has_callbacks()) {
-        first_ = {id, std::move(fn), {}};
-    } else {
-        push_more({id, std::move(fn), {}});
-    }
-    if (done()) schedule_callbacks();
+    callback_id id = next_id_;
+    add_callback({next_id_++, 0, nullptr, std::move(fn)});
     return id;
 }
 
-void future_state_base::add_waiter(std::coroutine_handle<> waiter) {
-    callback_id id = next_id_++;
+void future_state_base::add_callback(done_callback c) {
+    done_callback* added = &first_;
     if (!has_callbacks()) {
-        first_ = {id, {}, waiter};
+        take(first_, c);
     } else {
-        push_more({id, {}, waiter});
+        if (!more_)
+            more_ = std::make_unique<std::vector<done_callback>>();
+        more_->push_back(std::move(c));
+        added = &more_->back();
     }
-    if (done()) schedule_callbacks();
+    if (batch_scheduled_) {
+        count_in_batch(*added, +1);  // joins the batch already queued
+    } else if (done()) {
+        schedule_callbacks();
+    }
 }
 
-void future_state_base::push_more(done_callback c) {
-    if (!more_) more_ = std::make_unique<std::vector<done_callback>>();
-    more_->push_back(std::move(c));
+void future_state_base::detach_watcher(done_watcher* w) noexcept {
+    auto is_w = [w](const done_callback& c) {
+        return c.id != 0 && !c.fn && c.arg != waiter_arg && c.target == w;
+    };
+    if (more_) {
+        std::size_t removed = std::erase_if(*more_, is_w);
+        if (batch_scheduled_)
+            w->in_batches_ -= static_cast<std::uint32_t>(removed);
+    }
+    if (is_w(first_)) {
+        if (batch_scheduled_)
+            --w->in_batches_;
+        first_.id = 0;
+        if (!more_empty()) {  // keep registration order: the oldest of more_ moves up
+            take(first_, more_->front());
+            more_->erase(more_->begin());
+        }
+    }
 }
 
 std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
@@ -104,11 +116,13 @@ std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
 std::size_t future_state_base::detach_done_callback(callback_id id) noexcept {
     if (id == 0) return 0;
     if (first_.id == id) {
+        if (batch_scheduled_)
+            count_in_batch(first_, -1);
         // Keep registration order: the oldest of more_ becomes the inline one.
-        if (more_empty()) {
-            first_ = {0, {}, {}};
-        } else {
-            first_ = std::move(more_->front());
+        first_.id = 0;
+        first_.fn.reset();
+        if (!more_empty()) {
+            take(first_, more_->front());
             more_->erase(more_->begin());
         }
         return 1;
@@ -117,55 +131,71 @@ std::size_t future_state_base::detach_done_callback(callback_id id) noexcept {
     auto it = std::find_if(more_->begin(), more_->end(),
                            [id](const done_callback& c) { return c.id == id; });
     if (it == more_->end()) return 0;
+    if (batch_scheduled_)
+        count_in_batch(*it, -1);
     more_->erase(it);
     return 1;
 }
 
 // One loop callback runs every callback registered so far, in order: the same observable
 // order as asyncio's one call_soon per callback (they are queued back to back), for one
-// ready entry instead of n.
-void future_state_base::schedule_callbacks() {
-    if (!has_callbacks() || batch_scheduled_) return;
-    if (more_empty() && first_.waiter) {
-        // The common case, one awaiting coroutine: it becomes a ready entry of its own.
-        loop_access::push_ready(*loop_, ready_entry::of(std::exchange(first_.waiter, {})));
-        first_.id = 0;
-        return;
-    }
+// ready entry instead of n. (A lone awaiting coroutine skips this: schedule_callbacks.)
+void future_state_base::schedule_batch() {
     loop_->call_soon([ref = state_ref(this)] { ref.state->run_callbacks(); });
     batch_scheduled_ = true;
+    count_in_batch(first_, +1);
+    if (more_) {
+        for (const done_callback& c : *more_)
+            count_in_batch(c, +1);
+    }
+}
+
+void future_state_base::report_callback_error() noexcept {
+    loop_->call_exception_handler(
+        {"Exception in callback", std::current_exception(), "future done callback"});
 }
 
 void future_state_base::run_callbacks() noexcept {
     batch_scheduled_ = false;
     // Taken out first: a callback that adds another schedules a new batch, as asyncio's
     // add_done_callback on a done future calls call_soon.
-    done_callback first = std::exchange(first_, {0, {}, {}});
+    done_callback first;
+    take(first, first_);
+    if (more_empty()) {
+        run_one(first);
+        return;
+    }
     std::unique_ptr<std::vector<done_callback>> more = std::move(more_);
     run_one(first);
-    if (more) {
-        for (done_callback& c : *more) run_one(c);
-        more->clear();
-        if (!more_) more_ = std::move(more);  // keep the capacity: no alloc next time
-    }
+    for (done_callback& c : *more)
+        run_one(c);
+    more->clear();
+    if (!more_)
+        more_ = std::move(more);  // keep the capacity: no alloc next time
 }
 
 void future_state_base::run_one(done_callback& c) noexcept {
     if (c.id == 0) return;
-    if (c.waiter) {
-        c.waiter.resume();  // its promise keeps what the coroutine throws
+    if (!c.fn && c.arg == waiter_arg) {
+        std::coroutine_handle<>::from_address(c.target)
+            .resume();  // its promise keeps what it throws
         return;
     }
     try {
-        c.fn(*this);
+        if (c.fn) {
+            c.fn(*this);
+        } else {
+            auto* w = static_cast<done_watcher*>(c.target);
+            --w->in_batches_;
+            w->child_done(c.arg);
+        }
     } catch (...) {
-        loop_->call_exception_handler(
-            {"Exception in callback", std::current_exception(), "future done callback"});
+        report_callback_error();
     }
 }
 
 void future_state_base::report_unretrieved() noexcept {
-    if (exception_ && !exception_retrieved_ && loop_ != nullptr && !loop_->is_closed()) {
+    if (loop_ != nullptr && !loop_->is_closed()) {
         loop_->call_exception_handler(
             {"Future exception was never retrieved", exception_, "future"});
     }

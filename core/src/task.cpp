@@ -4,12 +4,6 @@
 
 namespace corio::detail {
 
-task_base::~task_base() {
-    if (scheduled_) loop_access::unlink_task(loop(), this);
-}
-
-void task_base::destroy() noexcept { frame().destroy(); }
-
 bool task_base::cancel(std::string message) {
     if (done()) return false;
     ++cancel_requests_;
@@ -55,22 +49,8 @@ std::string task_base::describe() const {
     return text;
 }
 
-void task_base::throw_if_cancel_requested() {
-    waiting_on_ = nullptr;
-    task_base* r = root_;
-    if (r->pending_cancel_) [[unlikely]] {
-        std::rethrow_exception(std::exchange(r->pending_cancel_, nullptr));
-    }
-}
-
-void task_base::schedule(event_loop& loop) {
-    bind_loop(loop);
-    scheduled_ = true;
-    started_ = true;
-    id_ = loop_access::next_task_id(loop);
-    loop_access::link_task(loop, this);
-    add_ref();  // the running reference, dropped when the coroutine finishes
-    loop_access::push_ready(loop, ready_entry::of(frame()));
+void task_base::throw_pending_cancel() {
+    std::rethrow_exception(std::exchange(pending_cancel_, nullptr));
 }
 
 void task_base::mark_started(event_loop& loop, task_base* root) noexcept {
@@ -79,10 +59,9 @@ void task_base::mark_started(event_loop& loop, task_base* root) noexcept {
     root_ = root;
 }
 
-void task_base::resume_as_current() noexcept { loop_access::set_current_task(loop(), root_); }
-
 void task_base::finish_with(std::exception_ptr error) {
-    if (scheduled_) loop_access::unlink_task(loop(), this);
+    if (task_index != npos)
+        loop_access::unlink_task(loop(), this);
     if (!scheduled_) {
         // An inline-awaited coroutine: its awaiter rethrows.
         set_exception(std::move(error));
@@ -98,21 +77,16 @@ void task_base::finish_with(std::exception_ptr error) {
     set_exception(std::move(error));
 }
 
-void task_base::finish_returned() {
-    if (scheduled_) loop_access::unlink_task(loop(), this);
-    if (scheduled_ && pending_cancel_) {
-        // Cancelled during its last step (asyncio: _must_cancel at StopIteration).
-        std::string message;
-        try {
-            std::rethrow_exception(std::exchange(pending_cancel_, nullptr));
-        } catch (const cancelled_error& c) {
-            message = c.message();
-        }
-        store_value_as_cancelled();
-        finish_cancelled(std::move(message));
-        return;
+// Cancelled during its last step (asyncio: _must_cancel at StopIteration).
+void task_base::finish_returned_cancelled() {
+    std::string message;
+    try {
+        std::rethrow_exception(std::exchange(pending_cancel_, nullptr));
+    } catch (const cancelled_error& c) {
+        message = c.message();
     }
-    finish();
+    store_value_as_cancelled();
+    finish_cancelled(std::move(message));
 }
 
 }  // namespace corio::detail
@@ -132,6 +106,9 @@ void detail::loop_access::unlink_task(event_loop& loop, task_base* t) noexcept {
     last->task_index = t->task_index;
     loop.tasks_.pop_back();
     t->task_index = task_base::npos;
+    // Debug mode's stall detector may have to name a task that ends in the step it times.
+    if (loop.debug_ && t == loop.last_task_step_) [[unlikely]]
+        loop.last_task_ended_ = t->describe();
 }
 
 // close() with tasks still pending: each is reported (asyncio's "Task was destroyed but it

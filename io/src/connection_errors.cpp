@@ -17,6 +17,17 @@ std::exception_ptr make_os_error(int err, const std::string& what) {
             return std::make_exception_ptr(connection_refused_error(err, what));
         case ECONNABORTED:
             return std::make_exception_ptr(connection_aborted_error(err, what));
+        case ENOENT:
+            return std::make_exception_ptr(file_not_found_error(err, what));
+        case EEXIST:
+            return std::make_exception_ptr(file_exists_error(err, what));
+        case EACCES:
+        case EPERM:
+            return std::make_exception_ptr(permission_error(err, what));
+        case EISDIR:
+            return std::make_exception_ptr(is_a_directory_error(err, what));
+        case ENOTDIR:
+            return std::make_exception_ptr(not_a_directory_error(err, what));
         default:
             return std::make_exception_ptr(std::system_error(err, std::generic_category(), what));
     }

@@ -1,4 +1,5 @@
-// Host names to socket addresses, for open_connection and start_server. Not API.
+// Host names to socket addresses, for open_connection, start_server and datagram endpoints.
+// Not API.
 #pragma once
 
 #include <cstdint>
@@ -6,14 +7,17 @@
 #include <vector>
 
 #include <corio/sockets.hpp>
+#include <corio/tasks.hpp>
 
 namespace corio::detail {
 
-// Numeric hosts without a lookup; names with a blocking getaddrinfo on the calling thread
-// (issue 5 allows it until dns.hpp runs it on the executor; "localhost" comes from
-// /etc/hosts). `passive` (a server's address): an empty host is 127.0.0.1. Throws
-// std::system_error (EAI_* in the message) when nothing resolves.
-std::vector<socket_address> resolve(const std::string& host, std::uint16_t port, bool passive);
+// The addresses of `host`:`port` for sockets of `type` (SOCK_STREAM, SOCK_DGRAM), without
+// duplicates, in the resolver's order. Numeric hosts resolve at once; names through
+// corio::getaddrinfo, on the loop's default executor (dns.hpp). `passive` (an address to bind):
+// an empty host is 127.0.0.1. `family` restricts the result (AF_UNSPEC: any). Throws gaierror
+// when nothing resolves.
+task<std::vector<socket_address>> resolve(std::string host, std::uint16_t port, bool passive,
+                                          int type = SOCK_STREAM, int family = AF_UNSPEC);
 
 // TCP_NODELAY on TCP sockets, as asyncio sets it on every TCP transport.
 void set_nodelay(const socket& s, int family) noexcept;

@@ -165,7 +165,7 @@ using detail::server_state;
 task<server> start_server(client_connected_cb cb, std::string host, std::uint16_t port,
                           bool reuse_port, int backlog, std::size_t limit) {
     auto s = detail::new_state(std::move(cb), limit);
-    for (const socket_address& a : detail::resolve(host, port, true)) {
+    for (const socket_address& a : co_await detail::resolve(host, port, true)) {
         socket l(a.family(), SOCK_STREAM);
         l.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
         if (reuse_port)

@@ -42,8 +42,8 @@ void byte_buffer::consume(std::size_t n) noexcept {
 
 // -- stream_transport -----------------------------------------------------------------------
 
-stream_transport::stream_transport(event_loop& loop, socket sock, std::size_t limit)
-    : loop_(loop), fd_(sock.detach()), limit_(limit), send_op_(*this, fd_) {
+stream_transport::stream_transport(event_loop& loop, socket sock, std::size_t limit, bool pipe)
+    : loop_(loop), fd_(sock.detach()), pipe_(pipe), limit_(limit), send_op_(*this, fd_) {
     if (limit_ == 0) {
         ::close(fd_);
         throw std::invalid_argument("the stream limit must be positive");
@@ -52,6 +52,8 @@ stream_transport::stream_transport(event_loop& loop, socket sock, std::size_t li
     // none, in case this number was closed by someone who did not say so.
     send_op_.forget_on_close = true;
     loop_access::backend(loop_).forget(fd_);
+    if (pipe_)
+        return;
     sockaddr_storage s{};
     socklen_t len = sizeof s;
     if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&s), &len) == 0)
@@ -93,7 +95,7 @@ void stream_transport::on_received(int result) {
     if (result == 0 || result == -ECANCELED) {
         eof_ = true;
     } else {
-        read_error_ = make_os_error(-result, "recv");
+        read_error_ = make_os_error(-result, pipe_ ? "read" : "recv");
     }
     maybe_finish_close();
     if (read_error_)
@@ -139,7 +141,8 @@ void stream_transport::on_sent() noexcept {
     sending_now_ = false;
     const int r = send_op_.result;
     if (r < 0) {
-        fail_writes(closing_ && r == -ECANCELED ? nullptr : make_os_error(-r, "send"));
+        fail_writes(closing_ && r == -ECANCELED ? nullptr
+                                                : make_os_error(-r, pipe_ ? "write" : "send"));
     } else {
         sent_ += static_cast<std::size_t>(r);
         if (sent_ == sending_.size()) {
@@ -192,6 +195,10 @@ void stream_transport::shutdown_write() noexcept {
     if (eof_sent_ || fd_ < 0)
         return;
     eof_sent_ = true;
+    if (pipe_) {  // a pipe has no half-close: its reader sees EOF once our end is closed
+        close();
+        return;
+    }
     ::shutdown(fd_, SHUT_WR);  // ENOTCONN if the peer is gone already: nothing to tell
 }
 

@@ -1,5 +1,8 @@
 // The state one connected socket shares between its stream_reader and stream_writer: the
-// read buffer and EOF/error, the write buffers and the one send in flight, and closing.
+// read buffer and EOF/error, the write buffers and the one send in flight, and closing. A
+// transport may also carry one end of a pipe (a subprocess's stdin, stdout or stderr): it
+// then reads and writes with read(2)/write(2) (pipe_ops.hpp), and write_eof() closes the pipe,
+// as asyncio's pipe transports do.
 // asyncio splits this between _SelectorSocketTransport and StreamReaderProtocol; here the
 // reader pulls (a read starts a recv op) and the writer pushes (write starts a send op that
 // keeps sending until the buffers are empty). Used only on its loop's thread.
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include <corio/detail/op_awaiter.hpp>
+#include <corio/detail/pipe_ops.hpp>
 #include <corio/detail/socket_ops.hpp>
 #include <corio/futures.hpp>
 #include <corio/sockets.hpp>
@@ -48,9 +52,30 @@ private:
     std::size_t end_ = 0;
 };
 
+// recv(2) on a socket, read(2) on a pipe: the transport's read, chosen when it is built.
+class stream_recv_op : public recv_op {
+public:
+    stream_recv_op(int fd, void* buf, std::size_t len, bool pipe) noexcept
+        : recv_op(fd, buf, len), pipe_(pipe) {}
+    void prep(io_uring_sqe& sqe) noexcept override {
+        if (pipe_) {
+            prep_pipe_read(sqe, fd_, buf_, len_);
+        } else {
+            recv_op::prep(sqe);
+        }
+    }
+    attempt try_now() noexcept override {
+        return pipe_ ? try_pipe_read(result, fd_, buf_, len_) : recv_op::try_now();
+    }
+
+private:
+    bool pipe_;
+};
+
 class stream_transport : public std::enable_shared_from_this<stream_transport> {
 public:
-    stream_transport(event_loop& loop, socket sock, std::size_t limit);
+    // `pipe`: `sock` holds one end of a pipe rather than a connected socket.
+    stream_transport(event_loop& loop, socket sock, std::size_t limit, bool pipe = false);
     ~stream_transport();
     stream_transport(const stream_transport&) = delete;
     stream_transport& operator=(const stream_transport&) = delete;
@@ -76,6 +101,7 @@ public:
 
     event_loop& loop_;
     int fd_;
+    const bool pipe_;
     std::size_t limit_;
     byte_buffer rbuf_;
     bool eof_ = false;
@@ -91,6 +117,16 @@ private:
     class flush_op final : public send_op {
     public:
         flush_op(stream_transport& t, int fd) noexcept : send_op(fd, nullptr, 0), t_(t) {}
+        void prep(io_uring_sqe& sqe) noexcept override {
+            if (t_.pipe_) {
+                prep_pipe_write(sqe, fd_, buf_, len_);
+            } else {
+                send_op::prep(sqe);
+            }
+        }
+        attempt try_now() noexcept override {
+            return t_.pipe_ ? try_pipe_write(result, fd_, buf_, len_) : send_op::try_now();
+        }
         void complete() noexcept override { t_.on_sent(); }
 
     private:
@@ -126,7 +162,8 @@ class recv_more {
 public:
     explicit recv_more(stream_transport& t)
         : t_(t),
-          op_(t.fd_, t.rbuf_.prepare(stream_transport::recv_chunk), stream_transport::recv_chunk) {
+          op_(t.fd_, t.rbuf_.prepare(stream_transport::recv_chunk), stream_transport::recv_chunk,
+              t.pipe_) {
         op_.forget_on_close = true;  // the transport forgets its descriptor before closing it
     }
     bool await_ready() const noexcept { return false; }
@@ -145,7 +182,7 @@ public:
 
 private:
     stream_transport& t_;
-    op_awaiter<raw_result<recv_op>> op_;
+    op_awaiter<raw_result<stream_recv_op>> op_;
 };
 
 }  // namespace corio::detail

@@ -215,7 +215,7 @@ void set_nodelay(const socket& s, int family) noexcept {
 }  // namespace detail
 
 task<stream_pair> open_connection(std::string host, std::uint16_t port, std::size_t limit) {
-    std::vector<socket_address> addresses = detail::resolve(host, port, false);
+    std::vector<socket_address> addresses = co_await detail::resolve(host, port, false);
     std::exception_ptr last;
     for (const socket_address& a : addresses) {
         socket s(a.family(), SOCK_STREAM);

@@ -139,6 +139,8 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
             break;
     }
     stats_->inbox_messages += total;
+    if (total != 0)
+        last_message_at_ = std::chrono::steady_clock::now();
     return total;
 }
 
@@ -165,7 +167,8 @@ bool inbox::idle_poll_for(std::chrono::nanoseconds window) noexcept {
 }
 
 bool inbox::prepare_to_block(std::chrono::nanoseconds timeout) noexcept {
-    if (idle_poll_.count() > 0) {
+    if (idle_poll_.count() > 0 &&
+        std::chrono::steady_clock::now() - last_message_at_ < idle_poll_ * idle_poll_recency_factor) {
         const std::chrono::nanoseconds window =
             timeout.count() < 0 ? idle_poll_ : std::min(idle_poll_, timeout);
         if (idle_poll_for(window))

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <exception>
 #include <latch>
 
@@ -11,6 +12,7 @@ namespace corio {
 namespace {
 
 thread_local std::optional<std::size_t> current_index;
+thread_local runtime* current_runtime = nullptr;  // the runtime whose loop runs on this thread
 
 }  // namespace
 
@@ -18,7 +20,7 @@ std::optional<std::size_t> runtime::this_loop_index() noexcept { return current_
 
 runtime::runtime(options opts)
     : opts_(std::move(opts)), topology_(topology::detect()),
-      plan_(topology_.plan(opts_.loops, opts_.cpus)) {
+      plan_(topology_.plan(opts_.loops, opts_.cpus)), pairs_(plan_.cpus.size()) {
     if (plan_.oversubscribed) {
         log(log_level::warning, "runtime: " + std::to_string(plan_.cpus.size()) +
                                     " loops on " + topology_.describe() +
@@ -44,6 +46,7 @@ runtime::runtime(options opts)
             ready.count_down();
             if (loops_[i]) {
                 current_index = i;
+                current_runtime = this;
                 run_loop(*loops_[i]);
             }
         });
@@ -58,6 +61,31 @@ runtime::runtime(options opts)
 }
 
 runtime::~runtime() { stop(); }
+
+std::size_t runtime::sender_index() const noexcept {
+    return current_runtime == this ? *current_index : size();
+}
+
+std::int64_t runtime::now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// On the receiving loop's thread, which is a loop of the runtime that sent the message
+// (submit_to's target is one of its loops).
+void runtime::note_arrival(std::uint32_t from, std::int64_t sent_at) noexcept {
+    runtime* rt = current_runtime;
+    if (rt == nullptr) return;
+    rt->pairs_.note_received(from, *current_index, sent_at != 0 ? now_ns() - sent_at : -1);
+}
+
+runtime_stats runtime::stats() const {
+    runtime_stats out;
+    for (const auto& l : loops_) out.loops.push_back(l ? l->stats() : loop_stats{});
+    out.pairs = pairs_.snapshot();
+    return out;
+}
 
 event_loop& runtime::loop(std::size_t i) const {
     if (i >= loops_.size() || !loops_[i]) {

@@ -2,6 +2,7 @@
 #include "../support/manual_clock_loop.hpp"
 
 #include <corio/futures.hpp>
+#include <corio/tasks.hpp>
 #include <corio/log.hpp>
 
 #include <gtest/gtest.h>
@@ -35,6 +36,12 @@ struct log_capture {
         for (const auto& l : lines)
             if (l.find(needle) != std::string::npos) return true;
         return false;
+    }
+    std::string text() {
+        std::lock_guard lock(mutex);
+        std::string all;
+        for (const auto& l : lines) all += l + "\n";
+        return all;
     }
 };
 
@@ -381,6 +388,51 @@ TEST(event_loop, debug_mode_warns_about_slow_callbacks) {
     t.run_once();
     EXPECT_EQ(t.loop.stats().slow_callbacks, 1u);
     EXPECT_TRUE(logs.contains("took 0.250 seconds"));
+}
+
+TEST(event_loop, debug_mode_reports_an_iteration_of_many_quick_callbacks_that_stalls) {
+    log_capture logs;
+    manual_clock_loop t;
+    t.loop.set_debug(true);
+    for (int i = 0; i < 6; ++i) t.loop.call_soon([&] { t.advance(0.02); });  // 120 ms in all
+    t.run_once();
+    EXPECT_EQ(t.loop.stats().slow_callbacks, 0u);
+    EXPECT_EQ(t.loop.stats().slow_iterations, 1u);
+    EXPECT_TRUE(logs.contains("ran 6 callbacks for 0.120 seconds")) << logs.text();
+    EXPECT_TRUE(logs.contains("was a callback")) << logs.text();
+}
+
+TEST(event_loop, debug_mode_names_the_task_whose_step_was_slow) {
+    log_capture logs;
+    manual_clock_loop t;
+    t.loop.set_debug(true);
+    auto slow_steps = [](manual_clock_loop& t) -> task<void> {
+        co_await sleep(0);
+        t.advance(0.3);  // a step in the middle: the task is still alive when it is reported
+        co_await sleep(0);
+        t.advance(0.2);  // its last step: reported after the task has ended
+    };
+    task<void> job = t.loop.create_task(slow_steps(t), "the-slow-one");
+    t.loop.run_until_complete(job);
+    EXPECT_EQ(t.loop.stats().slow_callbacks, 2u);
+    EXPECT_TRUE(logs.contains("Executing a step of the-slow-one")) << logs.text();
+    EXPECT_TRUE(logs.contains("took 0.300 seconds")) << logs.text();
+    EXPECT_TRUE(logs.contains("Executing the last step of the-slow-one")) << logs.text();
+    EXPECT_TRUE(logs.contains("took 0.200 seconds")) << logs.text();
+}
+
+TEST(event_loop, stats_track_time_asleep_and_running) {
+    manual_clock_loop t;
+    EXPECT_EQ(t.loop.stats().running_since_ns, 0u);
+    std::uint64_t since = 0;
+    t.loop.call_soon([&] {
+        since = t.loop.stats().running_since_ns;
+        t.advance(0.5);
+    });
+    t.run_once();
+    EXPECT_EQ(since, 1'000'000'000u);  // the manual clock's start
+    EXPECT_EQ(t.loop.stats().run_ns, 500'000'000u);
+    EXPECT_EQ(t.loop.stats().running_since_ns, 0u);
 }
 
 TEST(event_loop, get_running_loop_is_the_loop_running_in_this_thread) {

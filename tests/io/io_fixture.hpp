@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include <corio/detail/inbox.hpp>
 #include <corio/streams.hpp>
 #include <corio/timeouts.hpp>
 
@@ -43,24 +44,37 @@ protected:
         auto b = make_backend_or_skip();
         if (!b)
             return std::nullopt;
-        event_loop loop(std::move(b), steady_clock_source::instance());
+        event_loop loop(std::move(b), steady_clock_source::instance(), make_inbox());
         std::optional<T> out;
         out.emplace(loop.run_until_complete(wait_for(std::move(coro), limit(seconds))));
-        loop.close();
+        finish(loop);
         return out;
     }
     bool run_void(task<void> coro, double seconds = 10) {
         auto b = make_backend_or_skip();
         if (!b)
             return false;
-        event_loop loop(std::move(b), steady_clock_source::instance());
+        event_loop loop(std::move(b), steady_clock_source::instance(), make_inbox());
         loop.run_until_complete(wait_for(std::move(coro), limit(seconds)));
-        loop.close();
+        finish(loop);
         return true;
+    }
+    // With an inbox the loop has a default executor (file I/O on epoll, name resolution),
+    // joined before the loop closes, as run() does. No idle polling: the inbox's spin runs
+    // before every backend poll that may block, also while an op's completion is already
+    // there to reap, which would cost each op a whole idle-poll window.
+    std::unique_ptr<detail::inbox_hook> make_inbox() const {
+        return with_executor_ ? detail::make_inbox(std::chrono::nanoseconds(0)) : nullptr;
+    }
+    void finish(event_loop& loop) const {
+        if (with_executor_)
+            loop.shutdown_default_executor();
+        loop.close();
     }
     static double limit(double seconds) { return seconds * timeout_multiplier(); }
 
     std::size_t fds_before_ = 0;
+    bool with_executor_ = false;  // set by suites that need the loop's default executor
 };
 
 #define CORIO_RUN(expr)                                              \

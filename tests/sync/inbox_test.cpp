@@ -8,6 +8,7 @@
 
 #include <corio/detail/inbox.hpp>
 #include <corio/events.hpp>
+#include <corio/tasks.hpp>
 
 #include "../support/alloc_counter.hpp"
 #include "../support/fake_backend.hpp"
@@ -165,6 +166,22 @@ TEST_P(idle_poll, zero_disables_it) {
     test::loop_thread lt(std::move(l));
     lt.stop_and_join();
     EXPECT_EQ(lt.loop->stats().idle_poll_ns, 0u);
+}
+
+TEST_P(idle_poll, a_loop_that_hears_from_no_thread_does_not_poll_and_one_that_does_polls) {
+    CORIO_LOOP_OR_SKIP(l, std::chrono::milliseconds(1));
+    auto naps = [](int n) -> task<void> {
+        for (int i = 0; i < n; ++i) co_await sleep(0.002);  // each a blocking poll
+    };
+    l->run_until_complete(naps(5));
+    EXPECT_GE(l->stats().blocking_polls, 5u);
+    EXPECT_EQ(l->stats().idle_poll_ns, 0u);
+    // A message arrives (posted from this thread: the inbox cannot tell): the next blocking
+    // polls, within the recency window, spin first.
+    l->call_soon_threadsafe([] {});
+    l->run_until_complete(naps(1));
+    EXPECT_GT(l->stats().idle_poll_ns, 0u);
+    l->close();
 }
 
 CORIO_INSTANTIATE_BACKENDS(idle_poll);

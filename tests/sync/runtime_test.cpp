@@ -25,6 +25,13 @@ std::vector<unsigned> my_affinity() {
     return out;
 }
 
+runtime::options two_loops_unpinned() {
+    runtime::options o;
+    o.loops = 2;
+    o.pin = false;
+    return o;
+}
+
 TEST(runtime, each_loop_runs_pinned_to_its_planned_cpu) {
     runtime rt;
     ASSERT_EQ(rt.size(), rt.plan().cpus.size());
@@ -94,6 +101,50 @@ TEST(runtime, stop_runs_or_refuses_every_submission_and_is_idempotent) {
     EXPECT_EQ(ok + refused, 1000);
     EXPECT_EQ(ok, ran.load());
     rt.reset();  // destroying a stopped runtime is fine
+}
+
+task<void> send_to_loop_1(runtime& rt, int n) {
+    for (int i = 0; i < n; ++i) co_await rt.submit_to(1, [] {});
+}
+
+TEST(runtime, stats_count_each_pair_and_sample_its_latency_readable_from_any_thread) {
+    runtime rt(two_loops_unpinned());
+    rt.run(send_to_loop_1(rt, 100));
+    for (int i = 0; i < 50; ++i) rt.submit_to_threadsafe(0, [] {}).result(10.0);
+    // Read while the loops run (TSan checks that this is race-free).
+    runtime_stats s = rt.stats();
+    ASSERT_EQ(s.loops.size(), 2u);
+    EXPECT_GT(s.loops[0].iterations, 0u);
+    EXPECT_GT(s.loops[1].callbacks_run + s.loops[1].coroutines_resumed, 0u);
+    const loop_pair_stats* zero_to_one = nullptr;
+    const loop_pair_stats* foreign_to_zero = nullptr;
+    for (const loop_pair_stats& p : s.pairs) {
+        if (p.from == 0 && p.to == 1) zero_to_one = &p;
+        if (p.from == loop_pair_stats::foreign && p.to == 0) foreign_to_zero = &p;
+    }
+    ASSERT_NE(zero_to_one, nullptr);
+    ASSERT_NE(foreign_to_zero, nullptr);
+    EXPECT_EQ(zero_to_one->sent, 100u);
+    EXPECT_EQ(zero_to_one->received, 100u);
+    // One message in 16 is timestamped: the 1st, 17th, ... 97th.
+    EXPECT_EQ(zero_to_one->latency.samples, 7u);
+    EXPECT_GT(zero_to_one->latency.quantile_ns(0.99), 0u);
+    EXPECT_EQ(foreign_to_zero->sent, 50u);
+    EXPECT_EQ(foreign_to_zero->received, 50u);
+    const std::string table = s.table();
+    EXPECT_NE(table.find("iterations"), std::string::npos) << table;
+    EXPECT_NE(table.find("foreign"), std::string::npos) << table;
+}
+
+TEST(latency_histogram, quantiles_are_bucket_upper_bounds) {
+    latency_histogram h;
+    EXPECT_EQ(h.quantile_ns(0.5), 0u);
+    h.count[3] = 90;  // [8, 16) ns
+    h.count[10] = 10;  // [1024, 2048) ns
+    h.samples = 100;
+    EXPECT_EQ(h.quantile_ns(0.5), 16u);
+    EXPECT_EQ(h.quantile_ns(0.9), 16u);
+    EXPECT_EQ(h.quantile_ns(0.99), 2048u);
 }
 
 // Threads named by the runtime ("corio-loop-N"); other threads (a sanitizer's own) may come

@@ -46,7 +46,18 @@ class task;
 namespace detail {
 struct loop_access;
 class task_base;
-}
+
+// Per-loop state that corio::io keeps and must release when the loop closes (signal handlers,
+// child watchers), as asyncio's unix loop overrides close() to remove its signal handlers.
+// core cannot name io's types, so it holds one of these and only calls on_close().
+class loop_extension {
+public:
+    virtual ~loop_extension() = default;
+    // From close(), on the closing thread, once every in-flight op has been drained (no op's
+    // complete() runs after this) and before pending tasks are dropped.
+    virtual void on_close(event_loop& loop) noexcept = 0;
+};
+}  // namespace detail
 
 /// asyncio.Handle: returned by call_soon; cancel() keeps the callback from running.
 /// A handle is a small value (copies refer to the same callback) and must not outlive its
@@ -314,7 +325,9 @@ public:
 
     /// Debug mode, as asyncio's: non-thread-safe methods called from another thread than
     /// the running loop's throw, and callbacks slower than slow_callback_duration log a
-    /// warning.
+    /// warning. It is also the stall detector: a callback or task step over that duration is
+    /// logged by name (the task's name and where it was created), and so is an iteration
+    /// whose callbacks together took longer, with its slowest one.
     void set_debug(bool enabled) noexcept { debug_ = enabled; }
     bool get_debug() const noexcept { return debug_; }
     void set_slow_callback_duration(double seconds) noexcept { slow_callback_s_ = seconds; }
@@ -322,7 +335,8 @@ public:
 
     // -- Introspection -------------------------------------------------------------------
 
-    const loop_stats& stats() const noexcept { return stats_; }
+    /// A snapshot of the loop's counters; race-free from any thread (stats.hpp).
+    loop_stats stats() const noexcept;
     std::string_view backend_name() const noexcept { return backend_->name(); }
 
 private:
@@ -336,6 +350,7 @@ private:
     void fire_due_timers();
     void run_ready();
     void run_ready_debug(std::size_t count);
+    std::string describe_step(detail::task_base* t, std::uint32_t ids_before) const;
     void run_slot(detail::ready_slot& slot) noexcept;
     void run_entry(detail::ready_entry entry) noexcept;
     void run_callback(detail::callback_record* rec) noexcept;
@@ -384,10 +399,14 @@ private:
 
     // Tasks (tasks.hpp): the running one, and every live scheduled one, intrusively linked.
     detail::task_base* current_task_ = nullptr;
+    detail::task_base* last_task_step_ = nullptr;  // the last task that ran a step
+    std::string last_task_ended_;  // debug mode: that task's description, if it has ended
     std::vector<detail::task_base*> tasks_;  // each task knows its index: O(1) unlink
     task_factory task_factory_;
     std::uint32_t task_ids_ = 0;
     void close_pending_tasks() noexcept;
+
+    std::unique_ptr<detail::loop_extension> io_extension_;  // loop_access::io_extension
 };
 
 // -- The thread's current loop (asyncio's get_running_loop & co.) -------------------------
@@ -422,6 +441,7 @@ struct loop_access {
     }
     static void set_current_task(event_loop& loop, task_base* t) noexcept {
         loop.current_task_ = t;
+        if (t != nullptr) loop.last_task_step_ = t;  // for debug mode's stall reports
     }
     static task_base* current_task(event_loop& loop) noexcept { return loop.current_task_; }
     // A timer kept as (record, generation): 12 bytes instead of a timer_handle's 40, for
@@ -436,6 +456,10 @@ struct loop_access {
     static std::uint32_t next_task_id(event_loop& loop) noexcept { return ++loop.task_ids_; }
     static void link_task(event_loop& loop, task_base* t);
     static void unlink_task(event_loop& loop, task_base* t) noexcept;
+    // corio::io's per-loop state; created by io on first use, told when the loop closes.
+    static std::unique_ptr<loop_extension>& io_extension(event_loop& loop) noexcept {
+        return loop.io_extension_;
+    }
 };
 
 event_loop* running_loop() noexcept;

@@ -32,6 +32,37 @@ struct future_awaiter;
 
 enum class future_status : std::uint8_t { pending, finished, cancelled };
 
+class future_state_base;
+
+// What combinators (gather, wait, as_completed) register on each child instead of a
+// type-erased callback: one object watching many futures, told which one finished by the
+// index it gave. It detaches by identity, so watching n children stores nothing per child
+// outside the children themselves.
+class done_watcher {
+public:
+    // Runs as a done callback would: from a batch of the child's callbacks, one iteration
+    // after the batch was scheduled, in registration order with the child's other callbacks.
+    virtual void child_done(std::uint32_t index) = 0;
+    // Offered instead, at the moment the child's batch would be scheduled, when the watcher is
+    // the child's only callback. Accepting (true) takes the notification now and saves the
+    // ready entry, on the watcher's promise to defer whatever others can observe to where that
+    // entry would have run: a call_soon made now takes exactly that place. Declining (false)
+    // gets child_done() from a batch as usual.
+    virtual bool child_finished(std::uint32_t) { return false; }
+
+protected:
+    ~done_watcher() = default;
+    // Registrations of this watcher sitting in scheduled, not yet run, batches: notifications
+    // that will arrive later but whose place in the ready queue comes before anything
+    // scheduled now. A watcher that accepts child_finished() while this is non-zero would
+    // see its notifications out of order.
+    std::uint32_t in_batches() const noexcept { return in_batches_; }
+
+private:
+    friend class future_state_base;
+    std::uint32_t in_batches_ = 0;
+};
+
 // The type-independent part of a future's state.
 //
 // Invariants: status_ moves once, from pending to finished or cancelled. While pending,
@@ -50,7 +81,8 @@ public:
     void add_ref() noexcept { ++refs_; }
     void release() noexcept {
         if (--refs_ == 0) {
-            report_unretrieved();
+            if (exception_ && !exception_retrieved_) [[unlikely]]
+                report_unretrieved();
             destroy();
         }
     }
@@ -58,9 +90,22 @@ public:
     event_loop& loop() const noexcept { return *loop_; }
     bool done() const noexcept { return status_ != future_status::pending; }
     bool cancelled() const noexcept { return status_ == future_status::cancelled; }
+    // done() and cancelled or finished with an exception; like `cancelled() || exception()`
+    // it marks the exception retrieved, without copying it.
+    bool failed() noexcept {
+        if (status_ == future_status::pending)
+            return false;
+        if (status_ == future_status::cancelled)
+            return true;
+        exception_retrieved_ = true;
+        return exception_ != nullptr;
+    }
 
     // Throws what result() must throw unless the future finished with a value.
-    void check_result();
+    void check_result() {
+        if (status_ != future_status::finished || exception_) [[unlikely]]
+            throw_result();
+    }
     std::exception_ptr exception();
     void set_exception(std::exception_ptr error);
     // asyncio's Future.cancel; a task overrides it with Task.cancel's request semantics.
@@ -72,7 +117,11 @@ public:
     // (what combinators need before their frame goes away).
     std::size_t detach_done_callback(callback_id id) noexcept;
     // A coroutine to resume once done: a ready-queue entry, not a type-erased callable.
-    void add_waiter(std::coroutine_handle<> waiter);
+    void add_waiter(std::coroutine_handle<> waiter) { add_plain(waiter_arg, waiter.address()); }
+    // w->child_done(index) once done, run as a done callback would be. Removed again, if it
+    // has not run yet, by detach_watcher(w).
+    void add_watcher(done_watcher* w, std::uint32_t index) { add_plain(index, w); }
+    void detach_watcher(done_watcher* w) noexcept;
 
 protected:
     future_state_base() noexcept = default;  // a task's: the loop is bound when it starts
@@ -80,23 +129,84 @@ protected:
     virtual void destroy() noexcept { delete this; }
     void bind_loop(event_loop& loop) noexcept { loop_ = &loop; }
     void check_pending(const char* what) const;
-    void finish();  // pending -> finished, then schedule the callbacks
+    void finish() {  // pending -> finished, then schedule the callbacks
+        status_ = future_status::finished;
+        schedule_callbacks();
+    }
     void finish_cancelled(std::string message);  // pending -> cancelled, likewise
 
 private:
+    // One registration: a done_fn, or (fn empty) a coroutine to resume (arg == waiter_arg) or
+    // a done_watcher to tell `arg`. id 0: the slot is empty.
+    static constexpr std::uint32_t waiter_arg = UINT32_MAX;
     struct done_callback {
-        callback_id id;
-        done_fn fn;                      // or, when empty:
-        std::coroutine_handle<> waiter;  // a coroutine to resume
+        std::uint32_t id = 0;
+        std::uint32_t arg = 0;
+        void* target = nullptr;
+        done_fn fn;
     };
 
+    void add_plain(std::uint32_t arg, void* target) {
+        if (first_.id == 0 && !done()) {  // no callback yet (first_ fills before more_)
+            first_.id = next_id_++;
+            first_.arg = arg;
+            first_.target = target;
+            return;
+        }
+        add_callback({next_id_++, arg, target, {}});
+    }
+    [[noreturn]] void throw_result();
     void report_unretrieved() noexcept;
-    bool has_callbacks() const noexcept { return first_.id != 0 || (more_ && !more_->empty()); }
     bool more_empty() const noexcept { return !more_ || more_->empty(); }
-    void push_more(done_callback c);
-    void schedule_callbacks();
+    bool has_callbacks() const noexcept { return first_.id != 0 || !more_empty(); }
+    void add_callback(done_callback c);
+    void schedule_callbacks() {
+        if (!has_callbacks() || batch_scheduled_)
+            return;
+        if (!first_.fn && more_empty()) {
+            if (first_.arg == waiter_arg) {
+                // The common case, one awaiting coroutine: it becomes a ready entry of its own.
+                first_.id = 0;
+                loop_access::push_ready(*loop_,
+                                        ready_entry::of(std::coroutine_handle<>::from_address(
+                                            std::exchange(first_.target, nullptr))));
+                return;
+            }
+            if (offer_to_watcher())
+                return;  // a combinator's child: no entry at all
+        }
+        schedule_batch();
+    }
+    // first_ is a watcher and the only callback. What it throws is reported as a done
+    // callback's would be.
+    bool offer_to_watcher() noexcept {
+        try {
+            if (!static_cast<done_watcher*>(first_.target)->child_finished(first_.arg)) {
+                return false;
+            }
+        } catch (...) {
+            report_callback_error();
+        }
+        first_.id = 0;
+        return true;
+    }
+    void report_callback_error() noexcept;
+    void schedule_batch();
+    void count_in_batch(const done_callback& c, int delta) noexcept {
+        if (c.id != 0 && !c.fn && c.arg != waiter_arg) {
+            static_cast<done_watcher*>(c.target)->in_batches_ += static_cast<std::uint32_t>(delta);
+        }
+    }
     void run_callbacks() noexcept;
     void run_one(done_callback& c) noexcept;
+    // Moves a registration and empties its slot. Moving an empty done_fn (a watcher's or a
+    // waiter's) calls nothing through its table.
+    static void take(done_callback& to, done_callback& from) noexcept {
+        to.id = std::exchange(from.id, 0);
+        to.arg = from.arg;
+        to.target = from.target;
+        to.fn = std::move(from.fn);
+    }
 
     event_loop* loop_ = nullptr;
     std::uint32_t refs_ = 1;
@@ -109,7 +219,7 @@ private:
     std::exception_ptr exception_;
     // The first callback lives inline (the common case: one awaiter); more go to `more_`,
     // which allocates on the second add only. Order of registration: first_, then more_.
-    done_callback first_{0, {}, {}};  // id 0: empty
+    done_callback first_;
     std::unique_ptr<std::vector<done_callback>> more_;  // allocated on a second callback
 };
 

@@ -18,18 +18,19 @@
 // task is not cancelled); uncancel()/cancelling() are Python 3.11's.
 #pragma once
 
-#include <corio/events.hpp>
-#include <corio/futures.hpp>
-#include <corio/detail/frame_allocator.hpp>
-#include <corio/detail/task_base.hpp>
-
 #include <concepts>
 #include <coroutine>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <corio/detail/frame_allocator.hpp>
+#include <corio/detail/task_base.hpp>
+#include <corio/events.hpp>
+#include <corio/futures.hpp>
 
 namespace corio {
 
@@ -99,20 +100,12 @@ public:
     void await_suspend(std::coroutine_handle<P> h) {
         task_ = &awaiting_task(h);
         handle_ = h;
-        if (!(delay_ > 0)) {  // also NaN: call_later would reject it below
-            if (delay_ != delay_) throw std::invalid_argument("delay must be a finite number");
+        if (delay_ <= 0) {  // asyncio's __sleep0: a plain ready entry, no timer
             loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
             loop_access::set_current_task(task_->loop(), nullptr);
             return;
         }
-        auto [rec, gen] = loop_access::timer_of(task_->loop().call_later(delay_, [this] {
-            task_->suspended_on(nullptr);  // a cancel() from now on waits for the resume
-            loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
-        }));
-        timer_ = rec;
-        timer_generation_ = gen;
-        task_->suspended_on(this);
-        loop_access::set_current_task(task_->loop(), nullptr);
+        start_timer();
     }
 
     void await_resume() {
@@ -130,6 +123,19 @@ public:
     }
 
 private:
+    // Out of line: keeps the sleep(0) path above small enough to inline in every coroutine.
+    [[gnu::noinline]] void start_timer() {
+        // NaN reaches here too (it is not <= 0): call_later rejects it.
+        auto [rec, gen] = loop_access::timer_of(task_->loop().call_later(delay_, [this] {
+            task_->suspended_on(nullptr);  // a cancel() from now on waits for the resume
+            loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
+        }));
+        timer_ = rec;
+        timer_generation_ = gen;
+        task_->suspended_on(this);
+        loop_access::set_current_task(task_->loop(), nullptr);
+    }
+
     double delay_;
     task_base* task_ = nullptr;
     std::coroutine_handle<> handle_;
@@ -173,11 +179,14 @@ public:
     static void* operator new(std::size_t size) { return allocate_frame(size); }
     static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
 
+    void schedule(event_loop& loop) { task_base::schedule(loop, frame()); }
+
 protected:
-    std::coroutine_handle<> frame() noexcept override {
+    std::coroutine_handle<> frame() noexcept final {
         return std::coroutine_handle<task_promise<T>>::from_promise(
             static_cast<task_promise<T>&>(*this));
     }
+    void destroy() noexcept final { frame().destroy(); }
 };
 
 template <class T>
@@ -332,12 +341,34 @@ detail::future_awaiter<T> operator co_await(future<T> f) noexcept {
     return {std::move(f), detail::state_awaiter<detail::future_state<T>>(s)};
 }
 
+namespace detail {
+// create_task's checks and scheduling, shared by the free function and the loop's method.
+template <class T>
+void start_task(event_loop& loop, task_promise<T>* p, std::string_view name,
+                const std::source_location& where) {
+    loop_access::check_usable(loop, "create_task");
+    if (p == nullptr)
+        throw std::invalid_argument("create_task needs a coroutine");
+    if (p->started())
+        throw std::runtime_error("create_task: the coroutine was already started");
+    if (!name.empty()) [[unlikely]]
+        p->set_name(std::string(name));
+    if (loop.get_debug()) [[unlikely]]
+        p->set_created_at(where);
+    p->schedule(loop);
+    if (const event_loop::task_factory& factory = loop.get_task_factory()) [[unlikely]] {
+        factory(loop, *p);
+    }
+}
+}  // namespace detail
+
 /// asyncio.create_task: schedules `coro` on the running loop (its first step runs in the
 /// next iteration) and returns it. Throws std::runtime_error("no running event loop").
 template <class T>
-task<T> create_task(task<T> coro, std::string name = {},
+task<T> create_task(task<T> coro, std::string_view name = {},
                     std::source_location where = std::source_location::current()) {
-    return get_running_loop().create_task(std::move(coro), std::move(name), where);
+    detail::start_task(get_running_loop(), coro.promise(), name, where);
+    return coro;
 }
 
 /// asyncio.current_task: the task running now on the running loop, or nullptr outside any
@@ -357,14 +388,7 @@ std::vector<detail::task_base*> all_tasks();
 
 template <class T>
 task<T> event_loop::create_task(task<T> coro, std::string name, std::source_location where) {
-    check_usable("create_task");
-    detail::task_promise<T>* p = coro.promise();
-    if (p == nullptr) throw std::invalid_argument("create_task needs a coroutine");
-    if (p->started()) throw std::runtime_error("create_task: the coroutine was already started");
-    if (!name.empty()) p->set_name(std::move(name));
-    if (debug_) p->set_created_at(where);
-    p->schedule(*this);
-    if (task_factory_) task_factory_(*this, *p);
+    detail::start_task(*this, coro.promise(), name, where);
     return coro;
 }
 

@@ -129,9 +129,10 @@ struct stream_pair {
     stream_writer writer;
 };
 
-/// asyncio.open_connection. `host` is numeric or a name; names are resolved with a blocking
-/// getaddrinfo on the loop's thread for now ("localhost" comes from /etc/hosts). Tries each
-/// address in turn; throws the last error (connection_refused_error when nothing listens).
+/// asyncio.open_connection. `host` is numeric or a name; names are resolved by
+/// corio::getaddrinfo on the loop's default executor (dns.hpp; gaierror when nothing
+/// resolves). Tries each address in turn; throws the last error (connection_refused_error
+/// when nothing listens).
 task<stream_pair> open_connection(std::string host, std::uint16_t port,
                                   std::size_t limit = default_stream_limit);
 /// asyncio.open_unix_connection.

@@ -12,6 +12,7 @@
 
 #include <corio/concurrent_future.hpp>
 #include <corio/events.hpp>
+#include <corio/runtime_stats.hpp>
 #include <corio/threads.hpp>
 #include <corio/topology.hpp>
 
@@ -58,7 +59,8 @@ public:
     template <class F>
     auto submit_to(std::size_t i, F&& fn) {
         check_accepting();
-        return corio::submit_to(loop(i), std::forward<F>(fn));
+        event_loop& target = loop(i);
+        return corio::submit_to(target, counted(i, std::forward<F>(fn)));
     }
 
     /// From any thread (not a loop of this runtime that would then block on itself): the
@@ -66,7 +68,8 @@ public:
     template <class F>
     auto submit_to_threadsafe(std::size_t i, F&& fn) {
         check_accepting();
-        return run_coroutine_threadsafe(as_task(std::forward<F>(fn)), loop(i));
+        event_loop& target = loop(i);
+        return run_coroutine_threadsafe(as_task(counted(i, std::forward<F>(fn))), target);
     }
 
     /// Runs fn() on every loop (Seastar's invoke_on_all); completes when all have. Call it
@@ -101,6 +104,10 @@ public:
     void stop();
     bool stopped() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
+    /// Every loop's counters and, per pair of loops, the submit_to traffic and its latency
+    /// (runtime_stats.hpp). From any thread, while the runtime runs or after it stopped.
+    runtime_stats stats() const;
+
 private:
     template <class F>
     using submit_result_t = typename detail::submit_result<F>::type;
@@ -114,6 +121,23 @@ private:
         }
     }
 
+    // Wraps a submitted function so that the pair counters see it leave and arrive. The
+    // wrapper adds 12 bytes to the message (a timestamp and the sender), which keeps a small
+    // submission inside the inbox message's inline storage.
+    template <class F>
+    auto counted(std::size_t to, F&& fn) {
+        const std::uint32_t from = static_cast<std::uint32_t>(sender_index());
+        const std::int64_t sent_at = pairs_.note_sent(from, to) ? now_ns() : 0;
+        return [from, sent_at, fn = std::forward<F>(fn)]() mutable {
+            note_arrival(from, sent_at);
+            return fn();
+        };
+    }
+    // This runtime's index of the calling thread's loop, or size() for any other thread.
+    std::size_t sender_index() const noexcept;
+    static void note_arrival(std::uint32_t from, std::int64_t sent_at) noexcept;
+    static std::int64_t now_ns() noexcept;
+
     void check_accepting() const {
         if (stopping_.load(std::memory_order_acquire)) {
             throw std::runtime_error("the runtime is stopping: no new work is accepted");
@@ -124,6 +148,7 @@ private:
     options opts_;
     topology topology_;
     loop_plan plan_;
+    detail::pair_counters pairs_;
     std::vector<std::unique_ptr<event_loop>> loops_;
     std::vector<std::thread> threads_;
     // acquire/release: a thread that sees "stopping" also sees everything stop() did before.

@@ -52,6 +52,8 @@ public:
     // `timeout` is the poll's (negative: no limit); an inbox may poll idly within it.
     virtual bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept = 0;
     virtual void finish_block() noexcept = 0;
+    // Thread-safe: about how many messages wait (for loop_stats::inbox_depth).
+    virtual std::size_t depth() const noexcept { return 0; }
 
     // loop.close() and ~event_loop: refuse from now on, and drop what is queued (each message
     // called with message_fate::dropped). Idempotent; every call sweeps again.

@@ -60,7 +60,8 @@ public:
     // Returns the entry's position. Hot: allocates only to grow past the largest burst seen.
     template <class F>
     std::uint64_t push_callback(F&& fn) {
-        if (size() == mask_ + 1) grow();
+        if (size() == mask_ + 1) [[unlikely]]
+            grow();
         ready_slot& s = slots_[tail_ & mask_];
         s.fn.emplace(std::forward<F>(fn));  // the slot stays unused if this throws
         s.entry = {0};
@@ -68,7 +69,8 @@ public:
     }
 
     void push(ready_entry e) {
-        if (size() == mask_ + 1) grow();
+        if (size() == mask_ + 1) [[unlikely]]
+            grow();
         slots_[tail_ & mask_].entry = e;
         ++tail_;
     }
@@ -102,7 +104,8 @@ public:
 private:
     static constexpr std::size_t initial_capacity = 1024;
 
-    void grow() {
+    // Out of line: push() stays a few instructions where it is inlined.
+    [[gnu::noinline]] void grow() {
         const std::size_t cap = mask_ + 1;
         const std::size_t new_mask = cap * 2 - 1;
         auto bigger = std::make_unique<ready_slot[]>(cap * 2);

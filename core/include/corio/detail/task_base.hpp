@@ -44,11 +44,15 @@ public:
     std::uint32_t id() const noexcept { return id_; }
 
     // Called by every awaiter as it resumes: throws a pending cancellation into the coroutine.
-    void throw_if_cancel_requested();
+    void throw_if_cancel_requested() {
+        waiting_on_ = nullptr;
+        if (root_->pending_cancel_) [[unlikely]]
+            root_->throw_pending_cancel();
+    }
     void suspended_on(task_waiter* w) noexcept { waiting_on_ = w; }
 
     // Lifecycle, driven by create_task and the promise.
-    void schedule(event_loop& loop);  // first step in the next iteration
+    void schedule(event_loop& loop) { schedule(loop, frame()); }  // first step next iteration
     bool scheduled() const noexcept { return scheduled_; }
     bool started() const noexcept { return started_; }
     void mark_started(event_loop& loop, task_base* root) noexcept;
@@ -57,19 +61,44 @@ public:
     void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
     // The coroutine returned or threw: complete the state as asyncio's __step would.
     void finish_with(std::exception_ptr error);
-    void finish_returned();  // returned (value already stored by the promise)
-    void resume_as_current() noexcept;
+    void finish_returned() {  // returned (value already stored by the promise)
+        if (scheduled_) {
+            if (task_index != npos)
+                loop_access::unlink_task(loop(), this);
+            if (pending_cancel_) [[unlikely]] {
+                finish_returned_cancelled();
+                return;
+            }
+        }
+        finish();
+    }
+    void resume_as_current() noexcept { loop_access::set_current_task(loop(), root_); }
 
     static constexpr std::uint32_t npos = UINT32_MAX;
 
 protected:
     task_base() noexcept = default;
-    ~task_base() override;
-    void destroy() noexcept override;
+    ~task_base() override {
+        if (task_index != npos)
+            loop_access::unlink_task(loop(), this);
+    }
+    // `frame` is this task's own coroutine (what frame() returns, without the virtual call).
+    void schedule(event_loop& loop, std::coroutine_handle<> frame) {
+        bind_loop(loop);
+        scheduled_ = true;
+        started_ = true;
+        id_ = loop_access::next_task_id(loop);
+        loop_access::link_task(loop, this);
+        add_ref();  // the running reference, dropped when the coroutine finishes
+        loop_access::push_ready(loop, ready_entry::of(frame));
+    }
     virtual std::coroutine_handle<> frame() noexcept = 0;
     virtual void store_value_as_cancelled() noexcept {}
 
 private:
+    [[noreturn]] void throw_pending_cancel();
+    void finish_returned_cancelled();
+
     task_waiter* waiting_on_ = nullptr;
     task_base* root_ = this;  // the scheduled task whose cancellation this coroutine obeys
     std::coroutine_handle<> continuation_;  // an inline-awaited coroutine's awaiter

@@ -2,24 +2,26 @@
 // by <corio/tasks.hpp>; not to be included alone.
 #pragma once
 
-#include <corio/tasks.hpp>
-
 #include <array>
 #include <deque>
-#include <tuple>
-#include <variant>
 #include <optional>
+#include <stdexcept>
+#include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
+
+#include <corio/tasks.hpp>
 
 namespace corio {
 
 namespace detail {
 
-// Watches a set of tasks: calls owner.child_done(index) from each task's done callback, and
-// detaches every callback that has not run when it is destroyed, so that a combinator may
-// return early (first error, timeout, cancellation) without leaving a callback that points
-// into a dead coroutine frame.
+// Watches a set of tasks: calls owner.child_done(index) when each task's done callbacks run,
+// and detaches from every task whose callback has not run when it is destroyed, so that a
+// combinator may return early (first error, timeout, cancellation) without leaving a callback
+// that points into a dead coroutine frame. Per child it stores nothing but the registration
+// inside the child; once every callback has run, destruction touches no child.
 inline task_base& state_of(task_base* t) noexcept { return *t; }
 template <class T>
 task_base& state_of(task<T>& t) noexcept {
@@ -28,28 +30,61 @@ task_base& state_of(task<T>& t) noexcept {
 
 // `Children` is a vector of task<T> or an array of task_base*.
 template <class Children, class Owner>
-class child_watch {
+class child_watch final : public done_watcher {
 public:
-    child_watch(Children& children, Owner& owner) : children_(children) {
-        ids_.reserve(children.size());
-        for (std::size_t i = 0; i < children.size(); ++i) {
-            // Ids are 32-bit inside a future (future_state_base::next_id_): half the memory.
-            ids_.push_back(static_cast<std::uint32_t>(
-                state_of(children[i]).add_done_callback(future_state_base::done_fn(
-                    [&owner, i](future_state_base&) { owner.child_done(i); }))));
+    child_watch(Children& children, Owner& owner) : children_(children), owner_(owner) {
+        if (children.size() >= UINT32_MAX)
+            throw std::length_error("too many tasks to watch");
+        std::size_t i = 0;
+        try {
+            for (; i < children.size(); ++i) {
+                state_of(children[i]).add_watcher(this, static_cast<std::uint32_t>(i));
+            }
+        } catch (...) {
+            detach(i);
+            throw;
         }
     }
     ~child_watch() {
-        for (std::size_t i = 0; i < ids_.size(); ++i) {
-            state_of(children_[i]).detach_done_callback(ids_[i]);
-        }
+        if (fired_ != children_.size())
+            detach(children_.size());
     }
     child_watch(const child_watch&) = delete;
     child_watch& operator=(const child_watch&) = delete;
 
+    void child_done(std::uint32_t index) override {
+        ++fired_;  // each registration is notified at most once, by one of these two
+        if constexpr (defers) {
+            owner_.child_done(index, false);
+        } else {
+            owner_.child_done(index);
+        }
+    }
+    bool child_finished(std::uint32_t index) override {
+        if constexpr (defers) {
+            if (in_batches() != 0)
+                return false;  // an earlier-placed notification is pending
+            ++fired_;
+            owner_.child_done(index, true);
+            return true;
+        } else {
+            return false;
+        }
+    }
+
 private:
+    // An owner with child_done(index, deferred) takes notifications at the child's finish
+    // (deferred: true), and then makes whatever it does visible through a call_soon.
+    static constexpr bool defers = requires(Owner & o) { o.child_done(std::size_t{}, true); };
+
+    void detach(std::size_t registered) noexcept {
+        for (std::size_t i = 0; i < registered; ++i)
+            state_of(children_[i]).detach_watcher(this);
+    }
+
     Children& children_;
-    std::vector<std::uint32_t> ids_;
+    Owner& owner_;
+    std::size_t fired_ = 0;
 };
 
 // Schedules the coroutines that are not tasks yet (asyncio's ensure_future).
@@ -60,12 +95,12 @@ void ensure_scheduled(std::vector<task<T>>& children, event_loop& loop) {
     }
 }
 
-inline bool failed(task_base& t) {
-    return t.done() && (t.cancelled() || t.exception() != nullptr);
+inline bool failed(task_base& t) noexcept {
+    return t.failed();
 }
 template <class T>
-bool failed(task<T>& t) {
-    return failed(*t.promise());
+bool failed(task<T>& t) noexcept {
+    return t.promise()->failed();
 }
 
 template <class T>
@@ -80,6 +115,34 @@ value_or_monostate_t<T> take_result(task<T>& t) {
         return std::move(t.result());
     }
 }
+
+// gather's wake-up: a future the gather awaits, set once `count` children are done (or at the
+// first failure). A notification taken at a child's finish (deferred) sets it through a
+// call_soon made at that moment, which runs exactly where the child's done callback would
+// have: the gather resumes in the same iteration, in the same order, as with callbacks.
+struct gather_wake {
+    future<void> fut;
+    std::size_t remaining;
+    bool woken_ = false;
+
+    gather_wake(event_loop& loop, std::size_t count) : fut(loop.create_future()), remaining(count) {
+        if (count == 0)
+            wake_up(false);
+    }
+    bool woken() const noexcept { return woken_ || fut.done(); }  // done: cancelled
+    bool last_done() noexcept { return --remaining == 0; }
+    void wake_up(bool deferred) {
+        if (deferred) {
+            fut.get_loop().call_soon([f = fut]() mutable {
+                if (!f.done())
+                    f.set_result();  // a cancelled gather has moved on
+            });
+        } else {
+            fut.set_result();
+        }
+        woken_ = true;
+    }
+};
 
 template <class T>
 using gather_result_t = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
@@ -96,23 +159,31 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
     detail::ensure_scheduled(children, loop);
     struct progress {
         std::vector<task<T>>& children;
-        std::size_t remaining;
-        future<void> wake;
-        void child_done(std::size_t i) {
-            if (wake.done()) return;
-            if (detail::failed(children[i]) || --remaining == 0) wake.set_result();
+        detail::gather_wake wake;
+        bool any_failed = false;
+        void child_done(std::size_t i, bool deferred) {
+            if (wake.woken())
+                return;
+            if (detail::failed(children[i]))
+                any_failed = true;
+            if (any_failed || wake.last_done())
+                wake.wake_up(deferred);
         }
-    } state{children, children.size(), loop.create_future()};
-    if (children.empty()) state.wake.set_result();
+    } state{children, detail::gather_wake(loop, children.size())};
     detail::child_watch<std::vector<task<T>>, progress> watch(children, state);
     try {
-        co_await state.wake;
+        co_await state.wake.fut;
     } catch (const cancelled_error&) {
         for (task<T>& c : children) c.cancel();
         throw;
     }
-    for (task<T>& c : children) {
-        if (detail::failed(c)) c.result();  // rethrows the first failure, in argument order
+    // Woken by the last child with none failed, every child is done and fine: nothing to look
+    // at again. Otherwise rethrow the first failure in argument order.
+    if (state.any_failed) {
+        for (task<T>& c : children) {
+            if (detail::failed(c))
+                c.result();
+        }
     }
     if constexpr (std::is_void_v<T>) {
         co_return;
@@ -134,17 +205,17 @@ task<std::tuple<detail::value_or_monostate_t<Ts>...>> gather(task<Ts>... childre
     std::array<detail::task_base*, sizeof...(Ts)> bases{children.promise()...};
     struct progress {
         std::array<detail::task_base*, sizeof...(Ts)>& bases;
-        std::size_t remaining;
-        future<void> wake;
-        void child_done(std::size_t i) {
-            if (wake.done()) return;
-            if (detail::failed(*bases[i]) || --remaining == 0) wake.set_result();
+        detail::gather_wake wake;
+        void child_done(std::size_t i, bool deferred) {
+            if (wake.woken())
+                return;
+            if (detail::failed(*bases[i]) || wake.last_done())
+                wake.wake_up(deferred);
         }
-    } state{bases, sizeof...(Ts), loop.create_future()};
-    if constexpr (sizeof...(Ts) == 0) state.wake.set_result();
+    } state{bases, detail::gather_wake(loop, sizeof...(Ts))};
     detail::child_watch<decltype(bases), progress> watch(bases, state);
     try {
-        co_await state.wake;
+        co_await state.wake.fut;
     } catch (const cancelled_error&) {
         (children.cancel(), ...);
         throw;
@@ -178,18 +249,17 @@ task<std::vector<outcome<T>>> gather(std::vector<task<T>> children, return_excep
     event_loop& loop = get_running_loop();
     detail::ensure_scheduled(children, loop);
     struct progress {
-        std::size_t remaining;
-        future<void> wake;
-        void child_done(std::size_t) {
-            if (--remaining == 0) wake.set_result();
+        detail::gather_wake wake;
+        void child_done(std::size_t, bool deferred) {
+            if (!wake.woken() && wake.last_done())
+                wake.wake_up(deferred);
         }
-    } state{children.size(), loop.create_future()};
-    if (children.empty()) state.wake.set_result();
+    } state{detail::gather_wake(loop, children.size())};
     {
-        // Every child's callback runs once, also for children already done.
+        // Every child is notified once, also those already done.
         detail::child_watch<std::vector<task<T>>, progress> watch(children, state);
         try {
-            co_await state.wake;
+            co_await state.wake.fut;
         } catch (const cancelled_error&) {
             for (task<T>& c : children) c.cancel();
             throw;
