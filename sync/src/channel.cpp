@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include <corio/detail/cpu_relax.hpp>
 #include <corio/channel.hpp>
 #include <corio/log.hpp>
 
@@ -32,14 +33,6 @@ constexpr std::uint64_t slots_of(std::uint64_t s) noexcept {
 // is busy frees one within microseconds, and a VM takes tens of microseconds to wake a sleeper
 // (concurrent_future::result spins for the same reason).
 constexpr std::chrono::nanoseconds send_spin = std::chrono::microseconds(50);
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
 
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
               std::atomic<std::uint32_t>::is_always_lock_free);

@@ -1,19 +1,12 @@
 // concurrent_future's type-independent state: waiting, cancelling, callbacks.
 #include <string>
 
+#include <corio/detail/cpu_relax.hpp>
 #include <corio/concurrent_future.hpp>
 #include <corio/log.hpp>
 
 namespace corio::detail {
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <corio/detail/cpu_relax.hpp>
 #include <corio/detail/inbox.hpp>
 #include <corio/executor.hpp>
 
@@ -49,14 +50,6 @@ std::chrono::nanoseconds idle_poll_from_environment() {
     if (end == value || us < 0)
         return inbox::default_idle_poll;
     return std::chrono::microseconds(us);
-}
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
 }
 
 // A producer thread's tokens, by target inbox serial. Small and thread-local: a miss asks
