@@ -6,25 +6,29 @@
 namespace corio {
 namespace {
 
-thread_local event_loop* running = nullptr;  // set by run_forever for its duration
 thread_local event_loop* current = nullptr;  // set_event_loop's, not owned
 
 }  // namespace
 
 namespace detail {
 
-event_loop* running_loop() noexcept { return running; }
-void set_running_loop(event_loop* loop) noexcept { running = loop; }
+constinit thread_local event_loop* this_thread_running_loop = nullptr;  // set by run_forever
+
+event_loop* running_loop() noexcept {
+    return this_thread_running_loop;
+}
+void set_running_loop(event_loop* loop) noexcept {
+    this_thread_running_loop = loop;
+}
+void throw_no_running_loop() {
+    throw std::runtime_error("no running event loop");
+}
 
 }  // namespace detail
 
-event_loop& get_running_loop() {
-    if (running == nullptr) throw std::runtime_error("no running event loop");
-    return *running;
-}
-
 event_loop& get_event_loop() {
-    if (running != nullptr) return *running;
+    if (event_loop* running = detail::this_thread_running_loop)
+        return *running;
     if (current != nullptr) return *current;
     throw std::runtime_error("There is no current event loop in this thread");
 }

@@ -1,75 +1,71 @@
-// The per-thread coroutine frame cache (detail/frame_allocator.hpp).
+// The per-thread coroutine frame cache (detail/frame_allocator.hpp): its miss paths and its
+// thread-exit cleanup.
 #include <corio/detail/frame_allocator.hpp>
 
 #include <new>
 #include <utility>
 
 namespace corio::detail {
+
+constinit thread_local frame_cache this_thread_frames;
+
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool cache_enabled = false;
-#else
-constexpr bool cache_enabled = true;
-#endif
+// Cached blocks start on a cache line: a frame of n lines then touches n lines, not n + 1,
+// wherever malloc would have put it.
+constexpr std::align_val_t block_alignment{64};
 
-constexpr std::size_t class_size = 64;    // frames are rounded up to a multiple of this
-constexpr std::size_t class_count = 16;   // cached up to 1 KiB; larger frames use new directly
-constexpr std::size_t max_cached = 4096;  // blocks per class: at most 4 MiB for 1 KiB frames
+bool cacheable(std::size_t c) noexcept {
+    return frame_cache::enabled && c < frame_cache::class_count;
+}
 
-struct free_block {
-    free_block* next;
-};
-
-struct frame_cache {
-    free_block* heads[class_count] = {};
-    std::size_t counts[class_count] = {};
-    frame_cache_stats stats;
-
-    ~frame_cache() {
-        for (free_block*& head : heads) {
-            while (head != nullptr) ::operator delete(std::exchange(head, head->next));
+// Frees the cached blocks when the thread exits. Armed (constructed) by the first block the
+// cache keeps; a frame freed by a later thread_local destructor finds the cache closed and
+// goes to operator delete, as it must once nothing will free the lists again.
+struct frame_cache_cleanup {
+    bool armed = false;
+    ~frame_cache_cleanup() {
+        this_thread_frames.closed = true;
+        for (frame_cache::free_block*& head : this_thread_frames.heads) {
+            while (head != nullptr)
+                ::operator delete(std::exchange(head, head->next), block_alignment);
         }
     }
 };
 
-thread_local frame_cache cache;
-
-std::size_t class_of(std::size_t size) noexcept { return (size + class_size - 1) / class_size - 1; }
+thread_local frame_cache_cleanup cleanup;
 
 }  // namespace
 
-void* allocate_frame(std::size_t size) {
-    cache.stats.allocations++;
-    cache.stats.bytes += size;
-    const std::size_t c = class_of(size);
-    if (cache_enabled && c < class_count) {
-        if (free_block* b = cache.heads[c]) {
-            cache.heads[c] = b->next;
-            --cache.counts[c];
-            return b;
-        }
-        cache.stats.misses++;
-        cache.stats.miss_bytes += (c + 1) * class_size;
-        return ::operator new((c + 1) * class_size);
-    }
+void* allocate_frame_slow(std::size_t size) {
+    frame_cache& cache = this_thread_frames;
+    const std::size_t c = frame_cache::class_of(size);
     cache.stats.misses++;
-    cache.stats.miss_bytes += size;
-    return ::operator new(size);
+    if (!cacheable(c)) {
+        cache.stats.miss_bytes += size;
+        return ::operator new(size);
+    }
+    const std::size_t bytes = (c + 1) * frame_cache::class_size;
+    cache.stats.miss_bytes += bytes;
+    return ::operator new(bytes, block_alignment);
 }
 
-void deallocate_frame(void* p, std::size_t size) noexcept {
-    const std::size_t c = class_of(size);
-    if (cache_enabled && c < class_count && cache.counts[c] < max_cached) {
-        auto* b = static_cast<free_block*>(p);
+void deallocate_frame_slow(void* p, std::size_t size) noexcept {
+    frame_cache& cache = this_thread_frames;
+    const std::size_t c = frame_cache::class_of(size);
+    if (!cacheable(c)) {
+        ::operator delete(p);
+        return;
+    }
+    if (cache.counts[c] < frame_cache::max_cached && !cache.closed) {
+        cleanup.armed = true;  // first use in this thread registers its destructor
+        auto* b = static_cast<frame_cache::free_block*>(p);
         b->next = cache.heads[c];
         cache.heads[c] = b;
         ++cache.counts[c];
         return;
     }
-    ::operator delete(p);
+    ::operator delete(p, block_alignment);
 }
-
-const frame_cache_stats& frame_stats() noexcept { return cache.stats; }
 
 }  // namespace corio::detail

@@ -77,7 +77,7 @@ void future_state_base::add_callback(done_callback c) {
         take(first_, c);
     } else {
         if (!more_)
-            more_ = std::make_unique<std::vector<done_callback>>();
+            more_.reset(new std::vector<done_callback>());
         more_->push_back(std::move(c));
         added = &more_->back();
     }
@@ -165,7 +165,7 @@ void future_state_base::run_callbacks() noexcept {
         run_one(first);
         return;
     }
-    std::unique_ptr<std::vector<done_callback>> more = std::move(more_);
+    more_list more = std::move(more_);
     run_one(first);
     for (done_callback& c : *more)
         run_one(c);
@@ -192,6 +192,10 @@ void future_state_base::run_one(done_callback& c) noexcept {
     } catch (...) {
         report_callback_error();
     }
+}
+
+void future_state_base::more_deleter::operator()(std::vector<done_callback>* more) const noexcept {
+    delete more;
 }
 
 void future_state_base::report_unretrieved() noexcept {

@@ -10,19 +10,30 @@ bool task_base::cancel(std::string message) {
     // asyncio: forward to what the task waits on; if that will end the wait with
     // cancelled_error by itself, nothing more is needed.
     if (waiting_on_ != nullptr && waiting_on_->cancel_wait(message)) return true;
-    pending_cancel_ = std::make_exception_ptr(cancelled_error(std::move(message)));
+    get_extras().cancel_message = std::move(message);
+    must_cancel_ = true;
     return true;
 }
 
 int task_base::uncancel() noexcept {
     if (cancel_requests_ > 0) --cancel_requests_;
-    if (cancel_requests_ == 0) pending_cancel_ = nullptr;  // Python 3.13: drop must_cancel too
+    if (cancel_requests_ == 0)
+        must_cancel_ = false;  // Python 3.13: drop must_cancel too
     return cancel_requests_;
 }
 
 task_base::extras& task_base::get_extras() {
-    if (!extras_) extras_ = std::make_unique<extras>();
+    if (!extras_)
+        extras_.reset(new extras());
     return *extras_;
+}
+
+void task_base::extras_deleter::operator()(extras* e) const noexcept {
+    delete e;
+}
+
+void task_base::unlink_on_destroy() noexcept {
+    loop_access::unlink_task(loop(), this);
 }
 
 std::string task_base::get_name() const {
@@ -50,7 +61,8 @@ std::string task_base::describe() const {
 }
 
 void task_base::throw_pending_cancel() {
-    std::rethrow_exception(std::exchange(pending_cancel_, nullptr));
+    must_cancel_ = false;
+    throw cancelled_error(std::move(extras_->cancel_message));
 }
 
 void task_base::mark_started(event_loop& loop, task_base* root) noexcept {
@@ -79,36 +91,17 @@ void task_base::finish_with(std::exception_ptr error) {
 
 // Cancelled during its last step (asyncio: _must_cancel at StopIteration).
 void task_base::finish_returned_cancelled() {
-    std::string message;
-    try {
-        std::rethrow_exception(std::exchange(pending_cancel_, nullptr));
-    } catch (const cancelled_error& c) {
-        message = c.message();
-    }
+    must_cancel_ = false;
     store_value_as_cancelled();
-    finish_cancelled(std::move(message));
+    finish_cancelled(std::move(extras_->cancel_message));
 }
 
 }  // namespace corio::detail
 
 namespace corio {
 
-void detail::loop_access::link_task(event_loop& loop, task_base* t) {
-    t->task_index = static_cast<std::uint32_t>(loop.tasks_.size());
-    loop.tasks_.push_back(t);
-}
-
-void detail::loop_access::unlink_task(event_loop& loop, task_base* t) noexcept {
-    if (t->task_index == task_base::npos) return;
-    // Swap with the last: O(1), and all_tasks() promises no order.
-    task_base* last = loop.tasks_.back();
-    loop.tasks_[t->task_index] = last;
-    last->task_index = t->task_index;
-    loop.tasks_.pop_back();
-    t->task_index = task_base::npos;
-    // Debug mode's stall detector may have to name a task that ends in the step it times.
-    if (loop.debug_ && t == loop.last_task_step_) [[unlikely]]
-        loop.last_task_ended_ = t->describe();
+void detail::loop_access::note_task_ended(event_loop& loop, task_base* t) {
+    loop.last_task_ended_ = t->describe();
 }
 
 // close() with tasks still pending: each is reported (asyncio's "Task was destroyed but it

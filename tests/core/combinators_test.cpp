@@ -333,3 +333,210 @@ TEST(gather, of_different_types_propagates_the_first_error) {
 
 }  // namespace
 }  // namespace corio
+
+// -- gather's order of events -------------------------------------------------------------
+//
+// gather takes a child's finish without a ready entry when it can (done_watcher's
+// child_finished) and then wakes through a call_soon placed where the child's done callback
+// would have run. These scenarios pin what that must preserve: every event, tagged with the
+// loop iteration it happened in, in the order asyncio's one-callback-per-child gather gives.
+// A bystander task logs "by" once per iteration, so a wake-up one iteration late shows.
+
+namespace corio {
+namespace {
+
+struct event_log {
+    event_loop* loop = nullptr;
+    std::string text;
+    void note(const std::string& what) {
+        text += (text.empty() ? "" : " ") + std::to_string(loop->stats().iterations) + ":" + what;
+    }
+};
+event_log order;
+
+task<int> steps(int n, std::string name, bool fail = false) {
+    for (int i = 0; i < n; ++i)
+        co_await sleep(0);
+    order.note("end " + name);
+    if (fail)
+        throw std::runtime_error("boom " + name);
+    co_return n;
+}
+
+task<void> bystander(int n) {
+    for (int i = 0; i < n; ++i) {
+        order.note("by");
+        co_await sleep(0);
+    }
+}
+
+std::string run_logged(task<void> (*scenario)()) {
+    test::manual_clock_loop t;
+    order = {&t.loop, {}};
+    t.loop.run_until_complete(scenario());
+    return order.text;
+}
+
+// Children of different lengths, one left for gather to schedule: each ends in its own
+// iteration; gather resumes in the iteration after the last one ends (c, iteration 5 ->
+// gathered at 7: the wake-up's call_soon at 6, the gather's step at 7).
+task<void> children_of_different_lengths() {
+    auto b = create_task(bystander(8));
+    std::vector<task<int>> c;
+    c.push_back(create_task(steps(2, "a")));
+    c.push_back(create_task(steps(0, "b")));
+    c.push_back(steps(3, "c"));
+    auto r = co_await gather(std::move(c));
+    order.note("gathered " + std::to_string(r[0] + r[1] + r[2]));
+    co_await b;
+}
+
+TEST(gather_order, children_of_different_lengths) {
+    EXPECT_EQ(run_logged(children_of_different_lengths),
+              "2:by 2:end b 3:by 4:by 4:end a 5:by 5:end c 6:by 7:by 7:gathered 5 8:by 9:by");
+}
+
+// Children with user callbacks added before and after gather's own registration, and one
+// child (z) already done when gathered: user callbacks and the gather's wake-up keep their
+// registration order.
+task<void> user_callbacks_around_the_gather() {
+    auto b = create_task(bystander(8));
+    auto x = create_task(steps(1, "x"));
+    x.add_done_callback([] { order.note("cb x"); });
+    auto y = create_task(steps(2, "y"));
+    auto z = create_task(steps(0, "z"));
+    co_await sleep(0);
+    co_await sleep(0);
+    std::vector<task<int>> c{x, y, z};
+    auto g = create_task(gather(c));
+    y.add_done_callback([] { order.note("cb y"); });
+    auto r = co_await g;
+    order.note("gathered " + std::to_string(r.size()));
+    co_await b;
+}
+
+TEST(gather_order, user_callbacks_around_the_gather) {
+    EXPECT_EQ(run_logged(user_callbacks_around_the_gather),
+              "2:by 2:end z 3:by 3:end x 4:by 4:cb x 4:end y 5:by 5:cb y 6:by 7:by "
+              "7:gathered 3 8:by 9:by");
+}
+
+// The first failure wakes the gather, which rethrows it; the other children keep running
+// (bad2 fails later, ok ends later still) and the gather's caller sees only the first.
+task<void> the_first_failure_wakes_the_gather() {
+    auto b = create_task(bystander(8));
+    std::vector<task<int>> c;
+    c.push_back(create_task(steps(3, "ok")));
+    c.push_back(create_task(steps(1, "bad", true)));
+    c.push_back(create_task(steps(2, "bad2", true)));
+    try {
+        co_await gather(c);
+    } catch (const std::exception& e) {
+        order.note(std::string("caught ") + e.what());
+    }
+    co_await b;
+    for (auto& t : c) {
+        if (!t.done())
+            co_await sleep(0);
+    }
+    co_await sleep(0);
+    co_await sleep(0);
+}
+
+TEST(gather_order, the_first_failure_wakes_the_gather) {
+    EXPECT_EQ(run_logged(the_first_failure_wakes_the_gather),
+              "2:by 3:by 3:end bad 4:by 4:end bad2 5:by 5:end ok 5:caught boom bad 6:by 7:by "
+              "8:by 9:by");
+}
+
+// A child (B) that finished before the gather, with a callback batch of its own scheduled
+// when the gather registers: the gather's notification for B waits behind that batch, so the
+// gather wakes after "cb B" although A's finish came first.
+task<void> a_child_with_a_pending_callback_batch() {
+    auto b = create_task(bystander(8));
+    auto bb = create_task(steps(0, "B"));
+    auto aa = create_task(steps(1, "A"));
+    co_await sleep(0);
+    bb.add_done_callback([] { order.note("cb B"); });
+    std::vector<task<int>> c{aa, bb};
+    auto g = create_task(gather(c));
+    auto r = co_await g;
+    order.note("gathered " + std::to_string(r.size()));
+    co_await b;
+}
+
+TEST(gather_order, a_child_with_a_pending_callback_batch) {
+    EXPECT_EQ(run_logged(a_child_with_a_pending_callback_batch),
+              "2:by 2:end B 3:by 3:end A 3:cb B 4:by 5:by 6:by 6:gathered 2 7:by 8:by 9:by");
+}
+
+// Cancelling the gather in the iteration where its wake-up is already queued: the gather
+// ends cancelled, and the queued wake-up finds it done and does nothing.
+task<void> cancelled_while_its_wake_up_is_queued() {
+    auto b = create_task(bystander(8));
+    std::vector<task<int>> c;
+    c.push_back(create_task(steps(1, "p")));
+    c.push_back(create_task(steps(1, "q")));
+    auto g = create_task(gather(c));
+    co_await sleep(0);
+    co_await sleep(0);
+    g.cancel();
+    try {
+        co_await g;
+        order.note("gather returned");
+    } catch (const cancelled_error&) {
+        order.note("gather cancelled");
+    }
+    co_await b;
+}
+
+TEST(gather_order, cancelled_while_its_wake_up_is_queued) {
+    EXPECT_EQ(run_logged(cancelled_while_its_wake_up_is_queued),
+              "2:by 3:by 3:end p 3:end q 4:by 5:by 5:gather cancelled 6:by 7:by 8:by 9:by");
+}
+
+// The tuple form, return_exceptions, and an empty gather (which is done at once).
+task<void> tuple_return_exceptions_and_empty() {
+    auto b = create_task(bystander(8));
+    auto [p, q] = co_await gather(steps(1, "t1"), steps(2, "t2"));
+    order.note("tuple " + std::to_string(p + q));
+    std::vector<task<int>> c;
+    c.push_back(create_task(steps(2, "r1", true)));
+    c.push_back(create_task(steps(1, "r2")));
+    auto out = co_await gather(std::move(c), return_exceptions);
+    order.note("outcomes " + std::to_string(out[0].ok()) + std::to_string(out[1].ok()));
+    std::vector<task<int>> none;
+    co_await gather(std::move(none));
+    order.note("empty");
+    co_await b;
+}
+
+TEST(gather_order, tuple_return_exceptions_and_empty) {
+    EXPECT_EQ(run_logged(tuple_return_exceptions_and_empty),
+              "2:by 3:by 3:end t1 4:by 4:end t2 5:by 6:by 6:tuple 3 7:by 8:by 8:end r2 9:by "
+              "9:end r1 11:outcomes 01 11:empty");
+}
+
+// A child with callbacks added before and after the gather registered, finishing last: its
+// batch runs both callbacks and the gather's notification in registration order.
+task<void> the_last_child_has_callbacks_on_both_sides() {
+    auto b = create_task(bystander(8));
+    auto x = create_task(steps(3, "x"));
+    auto y = create_task(steps(1, "y"));
+    x.add_done_callback([] { order.note("cb1 x"); });
+    std::vector<task<int>> c{x, y};
+    auto g = create_task(gather(c));
+    x.add_done_callback([] { order.note("cb2 x"); });
+    co_await g;
+    order.note("gathered");
+    co_await b;
+}
+
+TEST(gather_order, the_last_child_has_callbacks_on_both_sides) {
+    EXPECT_EQ(run_logged(the_last_child_has_callbacks_on_both_sides),
+              "2:by 3:by 3:end y 4:by 5:by 5:end x 6:by 6:cb1 x 6:cb2 x 7:by 8:by 8:gathered "
+              "9:by");
+}
+
+}  // namespace
+}  // namespace corio

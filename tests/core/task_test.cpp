@@ -110,6 +110,40 @@ TEST(task, a_task_cancelled_before_its_first_step_never_runs_its_body) {
     EXPECT_FALSE(ran);
 }
 
+// asyncio's _must_cancel at StopIteration: a cancel() made while the task runs its last
+// step (here, by the task itself) is recorded, not thrown; the coroutine then returns, and
+// the task ends cancelled, with the message of the request.
+TEST(task, a_cancel_requested_in_the_last_step_cancels_the_task_with_its_message) {
+    manual_clock_loop t;
+    auto body = []() -> task<int> {
+        EXPECT_TRUE(current_task()->cancel("from inside"));
+        co_return 1;
+    };
+    task<int> tk = t.loop.create_task(body());
+    std::string seen;
+    try {
+        t.loop.run_until_complete(tk);
+    } catch (const cancelled_error& e) {
+        seen = e.message();
+    }
+    EXPECT_EQ(seen, "from inside");
+    EXPECT_TRUE(tk.cancelled());
+}
+
+// Python 3.13: uncancel() back to zero also drops a cancellation still waiting to be thrown,
+// so the next resumption carries on.
+TEST(task, uncancel_to_zero_drops_a_pending_cancellation) {
+    manual_clock_loop t;
+    auto body = []() -> task<int> {
+        detail::task_base* self = current_task();
+        self->cancel("dropped");
+        self->uncancel();
+        co_await sleep(0);
+        co_return 2;
+    };
+    EXPECT_EQ(t.loop.run_until_complete(body()), 2);
+}
+
 TEST(task, cancellation_wins_over_a_future_completed_in_the_same_iteration) {
     manual_clock_loop t;
     future<int> f = t.loop.create_future<int>();

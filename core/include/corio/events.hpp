@@ -411,8 +411,20 @@ private:
 
 // -- The thread's current loop (asyncio's get_running_loop & co.) -------------------------
 
+namespace detail {
+// The loop run_forever is running in this thread. constinit and trivially destructible, so
+// reading it from any translation unit is one TLS-relative load (create_task asks each time).
+extern constinit thread_local event_loop* this_thread_running_loop;
+[[noreturn]] void throw_no_running_loop();
+}  // namespace detail
+
 /// The loop running in this thread. Throws std::runtime_error("no running event loop").
-event_loop& get_running_loop();
+inline event_loop& get_running_loop() {
+    event_loop* loop = detail::this_thread_running_loop;
+    if (loop == nullptr) [[unlikely]]
+        detail::throw_no_running_loop();
+    return *loop;
+}
 /// The running loop, or else the one set_event_loop() set for this thread. Throws
 /// std::runtime_error if there is neither (asyncio 3.14 behaviour: no implicit creation).
 event_loop& get_event_loop();
@@ -443,6 +455,12 @@ struct loop_access {
         loop.current_task_ = t;
         if (t != nullptr) loop.last_task_step_ = t;  // for debug mode's stall reports
     }
+    // A task's step begins or resumes: set_current_task(t) for a t known to be non-null,
+    // without the test.
+    static void resume_task(event_loop& loop, task_base* t) noexcept {
+        loop.current_task_ = t;
+        loop.last_task_step_ = t;
+    }
     static task_base* current_task(event_loop& loop) noexcept { return loop.current_task_; }
     // A timer kept as (record, generation): 12 bytes instead of a timer_handle's 40, for
     // awaiters that live in every sleeping coroutine frame.
@@ -454,8 +472,11 @@ struct loop_access {
     }
     static const std::vector<task_base*>& tasks(event_loop& loop) noexcept { return loop.tasks_; }
     static std::uint32_t next_task_id(event_loop& loop) noexcept { return ++loop.task_ids_; }
-    static void link_task(event_loop& loop, task_base* t);
-    static void unlink_task(event_loop& loop, task_base* t) noexcept;
+    // Inline, defined in detail/task_base.hpp (they need task_base): every task links and
+    // unlinks once, and a call each way cost more than the work.
+    static inline void link_task(event_loop& loop, task_base* t);
+    static inline void unlink_task(event_loop& loop, task_base* t) noexcept;
+    static void note_task_ended(event_loop& loop, task_base* t);
     // corio::io's per-loop state; created by io on first use, told when the loop closes.
     static std::unique_ptr<loop_extension>& io_extension(event_loop& loop) noexcept {
         return loop.io_extension_;

@@ -220,7 +220,13 @@ private:
     // The first callback lives inline (the common case: one awaiter); more go to `more_`,
     // which allocates on the second add only. Order of registration: first_, then more_.
     done_callback first_;
-    std::unique_ptr<std::vector<done_callback>> more_;  // allocated on a second callback
+    // Freed out of line: the list is rare, and every future's (every task's) destructor
+    // inlines this member's, which is then one test and no vector teardown.
+    struct more_deleter {
+        void operator()(std::vector<done_callback>* more) const noexcept;
+    };
+    using more_list = std::unique_ptr<std::vector<done_callback>, more_deleter>;
+    more_list more_;  // allocated on a second callback
 };
 
 // The state of a future<T> (Base = future_state_base), or of a task<T> (Base = task_base).

@@ -4,6 +4,12 @@
 // that allocated it goes to the freeing thread's cache (memory migrates, nothing breaks); each
 // class keeps at most a bounded number of blocks, so an idle thread holds little.
 //
+// The hit paths are inline: the cache is a constinit, trivially destructible thread_local, so
+// reaching it from another translation unit is one TLS-relative access with no init wrapper.
+// Whatever makes the cache hold blocks (a first free into an empty class) goes through the
+// out-of-line path, which arms the thread-exit cleanup; after that cleanup the cache is closed
+// and frames go straight to operator delete.
+//
 // Sanitizer builds bypass the cache so that ASan still sees every use-after-free.
 #pragma once
 
@@ -19,9 +25,68 @@ struct frame_cache_stats {
     std::uint64_t miss_bytes = 0;   // what those asked operator new for
 };
 
-void* allocate_frame(std::size_t size);
-void deallocate_frame(void* p, std::size_t size) noexcept;
+struct frame_cache {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    static constexpr bool enabled = false;
+#else
+    static constexpr bool enabled = true;
+#endif
+    static constexpr std::size_t class_size = 64;      // frames are rounded up to a multiple
+    static constexpr std::size_t class_count = 16;     // cached up to 1 KiB; larger: new directly
+    static constexpr std::uint32_t max_cached = 4096;  // blocks per class: <= 4 MiB at 1 KiB
+
+    struct free_block {
+        free_block* next;
+    };
+
+    static std::size_t class_of(std::size_t size) noexcept {
+        return (size + class_size - 1) / class_size - 1;
+    }
+
+    free_block* heads[class_count] = {};
+    std::uint32_t counts[class_count] = {};
+    frame_cache_stats stats;
+    bool closed = false;  // the thread is exiting and has freed the lists: cache nothing more
+};
+
+extern constinit thread_local frame_cache this_thread_frames;
+
+void* allocate_frame_slow(std::size_t size);
+void deallocate_frame_slow(void* p, std::size_t size) noexcept;
+
+inline void* allocate_frame(std::size_t size) {  // hot: no alloc on a cache hit
+    frame_cache& cache = this_thread_frames;
+    cache.stats.allocations++;
+    cache.stats.bytes += size;
+    const std::size_t c = frame_cache::class_of(size);
+    if (frame_cache::enabled && c < frame_cache::class_count) {
+        if (frame_cache::free_block* b = cache.heads[c]) {
+            cache.heads[c] = b->next;
+            --cache.counts[c];
+            return b;
+        }
+    }
+    return allocate_frame_slow(size);
+}
+
+inline void deallocate_frame(void* p, std::size_t size) noexcept {
+    frame_cache& cache = this_thread_frames;
+    const std::size_t c = frame_cache::class_of(size);
+    // A non-empty class means the cleanup is armed (the slow path filled it first).
+    if (frame_cache::enabled && c < frame_cache::class_count && cache.heads[c] != nullptr &&
+        cache.counts[c] < frame_cache::max_cached) {
+        auto* b = static_cast<frame_cache::free_block*>(p);
+        b->next = cache.heads[c];
+        cache.heads[c] = b;
+        ++cache.counts[c];
+        return;
+    }
+    deallocate_frame_slow(p, size);
+}
+
 // This thread's counters.
-const frame_cache_stats& frame_stats() noexcept;
+inline const frame_cache_stats& frame_stats() noexcept {
+    return this_thread_frames.stats;
+}
 
 }  // namespace corio::detail
