@@ -1,11 +1,11 @@
 // Callback dispatch through a real loop (default policy: epoll backend, monotonic clock).
 // BM_call_soon_chain: one callback re-schedules itself N times (one iteration each).
 // BM_call_soon_burst: one callback schedules N callbacks, which run in the next iteration.
-#include <corio/corio.hpp>
+#include <cstdint>
 
 #include <benchmark/benchmark.h>
 
-#include <cstdint>
+#include <corio/corio.hpp>
 
 namespace {
 
@@ -41,7 +41,8 @@ void BM_call_soon_burst(benchmark::State& state) {
     std::uint64_t sum = 0;
     for (auto _ : state) {
         loop.call_soon([&] {
-            for (std::int64_t i = 0; i < n; ++i) loop.call_soon([&sum, i] { sum += static_cast<std::uint64_t>(i); });
+            for (std::int64_t i = 0; i < n; ++i)
+                loop.call_soon([&sum, i] { sum += static_cast<std::uint64_t>(i); });
             loop.call_soon([&] { loop.stop(); });
         });
         loop.run_forever();

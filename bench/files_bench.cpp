@@ -2,14 +2,14 @@
 // async_file::read_into at explicit offsets; one item is one 64 KiB read. On io_uring each read
 // is a native READ; on epoll, which cannot poll regular files, it runs on the loop's executor.
 // Divided by BM_raw_file_read (bench/baselines/file_baseline.cpp), the same preads, blocking.
-#include "baselines/file_fixture.hpp"
+#include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include <corio/events.hpp>
 #include <corio/files.hpp>
 
-#include <benchmark/benchmark.h>
-
-#include <vector>
+#include "baselines/file_fixture.hpp"
 
 namespace {
 

@@ -1,9 +1,9 @@
 // BM_future_callback: create a future, add a done callback, set_result, run the callback.
-#include <corio/corio.hpp>
+#include <cstdint>
 
 #include <benchmark/benchmark.h>
 
-#include <cstdint>
+#include <corio/corio.hpp>
 
 namespace {
 
@@ -14,13 +14,15 @@ void BM_future_callback(benchmark::State& state) {
     for (auto _ : state) {
         for (std::int64_t i = 0; i < n; ++i) {
             corio::future<std::int64_t> f = loop.create_future<std::int64_t>();
-            f.add_done_callback([&sum](corio::future<std::int64_t>& done) { sum += done.result(); });
+            f.add_done_callback(
+                [&sum](corio::future<std::int64_t>& done) { sum += done.result(); });
             f.set_result(i);
         }
         loop.stop();
         loop.run_forever();
     }
-    if (sum != state.iterations() * (n * (n - 1) / 2)) state.SkipWithError("callbacks lost");
+    if (sum != state.iterations() * (n * (n - 1) / 2))
+        state.SkipWithError("callbacks lost");
     state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_future_callback)->Arg(4096);

@@ -2,23 +2,26 @@
 // BM_task_spawn: N tasks that each co_await sleep(0) once and return, gathered.
 // BM_task_switch: two tasks hand a value back and forth through futures; one item = one
 // hand-off.
-#include "../tests/support/alloc_counter.hpp"
-
-#include <corio/corio.hpp>
-
-#include <benchmark/benchmark.h>
-
 #include <cstdint>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+
+#include <corio/corio.hpp>
+
+#include "../tests/support/alloc_counter.hpp"
+
 namespace {
 
-corio::task<void> yield_once() { co_await corio::sleep(0); }
+corio::task<void> yield_once() {
+    co_await corio::sleep(0);
+}
 
 corio::task<void> spawn_all(std::int64_t n) {
     std::vector<corio::task<void>> children;
     children.reserve(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) children.push_back(corio::create_task(yield_once()));
+    for (std::int64_t i = 0; i < n; ++i)
+        children.push_back(corio::create_task(yield_once()));
     co_await corio::gather(std::move(children));
 }
 
@@ -75,7 +78,8 @@ corio::task<void> switch_pair(corio::event_loop& loop, std::int64_t n) {
 void BM_task_switch(benchmark::State& state) {
     corio::event_loop loop;
     const std::int64_t n = state.range(0);
-    for (auto _ : state) loop.run_until_complete(switch_pair(loop, n));
+    for (auto _ : state)
+        loop.run_until_complete(switch_pair(loop, n));
     state.SetItemsProcessed(state.iterations() * n * 2);
 }
 BENCHMARK(BM_task_switch)->Arg(4096);

@@ -1,12 +1,12 @@
 // BM_raw_dispatch: the floor for running callbacks. N small callables are placed in a
 // fixed ring of inline slots (a function pointer and the captures, no heap) and then run in
 // order; no loop, no handles, no timers. Every corio callback benchmark divides by this.
-#include <benchmark/benchmark.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <new>
 #include <utility>
+
+#include <benchmark/benchmark.h>
 
 namespace {
 
@@ -48,7 +48,8 @@ void BM_raw_dispatch(benchmark::State& state) {
     static raw_ring<1 << 16> ring;
     std::uint64_t sum = 0;
     for (auto _ : state) {
-        for (std::size_t i = 0; i < n; ++i) ring.push([&sum, i] { sum += i; });
+        for (std::size_t i = 0; i < n; ++i)
+            ring.push([&sum, i] { sum += i; });
         while (ring.run_one()) {
         }
     }

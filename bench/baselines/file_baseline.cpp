@@ -1,8 +1,8 @@
 // BM_raw_file_read: the floor for BM_file_read. The same 64 KiB preads of the same 4 MiB file,
 // blocking, on the benchmark's thread: no loop, no ring, no executor.
-#include "file_fixture.hpp"
-
 #include <vector>
+
+#include "file_fixture.hpp"
 
 namespace {
 
@@ -14,7 +14,8 @@ void BM_raw_file_read(benchmark::State& state) {
     for (auto _ : state) {
         for (std::size_t off = 0; off < corio::bench::file_size; off += buf.size()) {
             const ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
-            if (n <= 0) break;
+            if (n <= 0)
+                break;
             bytes += static_cast<std::uint64_t>(n);
             sum += static_cast<unsigned char>(buf[static_cast<std::size_t>(n) / 2]);
         }

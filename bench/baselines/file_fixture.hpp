@@ -5,13 +5,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 namespace corio::bench {
 
@@ -20,7 +20,9 @@ inline constexpr std::size_t file_chunk = 64u << 10;
 inline constexpr std::int64_t file_chunks = file_size / file_chunk;
 
 // Byte i of the file.
-inline unsigned char file_byte(std::size_t i) { return static_cast<unsigned char>(i * 7 + 3); }
+inline unsigned char file_byte(std::size_t i) {
+    return static_cast<unsigned char>(i * 7 + 3);
+}
 
 class test_file {
 public:
@@ -28,14 +30,17 @@ public:
         std::string tmpl = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
                            "/corio-bench-file-XXXXXX";
         int fd = ::mkstemp(tmpl.data());
-        if (fd < 0) throw std::runtime_error("mkstemp failed");
+        if (fd < 0)
+            throw std::runtime_error("mkstemp failed");
         path_ = tmpl;
         std::vector<char> data(file_size);
-        for (std::size_t i = 0; i < file_size; ++i) data[i] = static_cast<char>(file_byte(i));
+        for (std::size_t i = 0; i < file_size; ++i)
+            data[i] = static_cast<char>(file_byte(i));
         std::size_t done = 0;
         while (done < file_size) {
             ssize_t n = ::write(fd, data.data() + done, file_size - done);
-            if (n <= 0) break;
+            if (n <= 0)
+                break;
             done += static_cast<std::size_t>(n);
         }
         for (std::size_t off = 0; off < file_size; off += file_chunk)  // into the page cache

@@ -1,7 +1,7 @@
 // The thread's running loop and current loop (asyncio's events.py module functions).
-#include <corio/events.hpp>
-
 #include <stdexcept>
+
+#include <corio/events.hpp>
 
 namespace corio {
 namespace {
@@ -29,11 +29,14 @@ void throw_no_running_loop() {
 event_loop& get_event_loop() {
     if (event_loop* running = detail::this_thread_running_loop)
         return *running;
-    if (current != nullptr) return *current;
+    if (current != nullptr)
+        return *current;
     throw std::runtime_error("There is no current event loop in this thread");
 }
 
-void set_event_loop(event_loop* loop) noexcept { current = loop; }
+void set_event_loop(event_loop* loop) noexcept {
+    current = loop;
+}
 
 std::unique_ptr<event_loop> new_event_loop(const loop_options& options) {
     return std::make_unique<event_loop>(options);

@@ -33,14 +33,17 @@ void event_loop::run_once() {
 }
 
 void event_loop::drain_inbox() {
-    if (inbox_) inbox_->drain(*this);
+    if (inbox_)
+        inbox_->drain(*this);
 }
 
 std::chrono::nanoseconds event_loop::compute_timeout() {
     using std::chrono::nanoseconds;
-    if (!ready_.empty() || stopping_) return nanoseconds(0);
+    if (!ready_.empty() || stopping_)
+        return nanoseconds(0);
     drop_cancelled_timers();
-    if (timers_.empty()) return nanoseconds(-1);
+    if (timers_.empty())
+        return nanoseconds(-1);
     std::int64_t wait = timers_.top().deadline - clock_->now_ns();
     return nanoseconds(wait > 0 ? wait : 0);
 }
@@ -50,7 +53,8 @@ void event_loop::poll_backend(std::chrono::nanoseconds timeout) {
     if (timeout.count() != 0) {
         // The handshake with producers (sync/detail/wakeup.hpp): announce, then block only
         // if nothing slipped into the inbox meanwhile.
-        if (inbox_ && !inbox_->prepare_to_block(timeout)) timeout = std::chrono::nanoseconds(0);
+        if (inbox_ && !inbox_->prepare_to_block(timeout))
+            timeout = std::chrono::nanoseconds(0);
         if (timeout.count() == 0) {
             backend_->poll(timeout, sink);
         } else {
@@ -63,14 +67,16 @@ void event_loop::poll_backend(std::chrono::nanoseconds timeout) {
             stats_.asleep_since_ns = 0;
             stats_.sleep_ns += static_cast<std::uint64_t>(clock_->now_ns() - start);
         }
-        if (inbox_) inbox_->finish_block();
+        if (inbox_)
+            inbox_->finish_block();
         return;
     }
     backend_->poll(timeout, sink);
 }
 
 void event_loop::fire_due_timers() {
-    if (timers_.empty()) return;
+    if (timers_.empty())
+        return;
     if (cancelled_timers_ > 64 && cancelled_timers_ * 2 > timers_.size()) {
         // Lazy cancellation keeps cancel O(1); compaction keeps a cancel-heavy workload
         // from growing the heap without bound (asyncio's 50% rule).
@@ -177,7 +183,8 @@ void event_loop::run_ready_debug(std::size_t count) {
         const std::int64_t start = clock_->now_ns();
         run_slot(ready_.pop());
         const double took = static_cast<double>(clock_->now_ns() - start) * 1e-9;
-        if (took < slow_callback_s_ && took <= slowest) continue;
+        if (took < slow_callback_s_ && took <= slowest)
+            continue;
         std::string what = describe_step(last_task_step_, ids_before);
         if (took >= slow_callback_s_) {
             ++stats_.slow_callbacks;
@@ -194,15 +201,17 @@ void event_loop::run_ready_debug(std::size_t count) {
     if (total >= slow_callback_s_ && slowest < slow_callback_s_) {
         ++stats_.slow_iterations;
         char text[160];
-        std::snprintf(text, sizeof text,
-                      "Loop iteration ran %zu callbacks for %.3f seconds; the slowest (%.3f s) was ",
-                      ran, total, slowest);
+        std::snprintf(
+            text, sizeof text,
+            "Loop iteration ran %zu callbacks for %.3f seconds; the slowest (%.3f s) was ", ran,
+            total, slowest);
         log(log_level::warning, text + slowest_what);
     }
 }
 
 std::string event_loop::describe_step(detail::task_base* t, std::uint32_t ids_before) const {
-    if (t == nullptr) return "a callback";
+    if (t == nullptr)
+        return "a callback";
     for (detail::task_base* live : tasks_) {
         if (live == t && t->id() <= ids_before)
             return "a step of " + t->describe();
@@ -247,33 +256,42 @@ bool drain_in_flight_ops(detail::backend& backend, loop_stats& stats) noexcept {
 event_loop::event_loop(std::unique_ptr<detail::backend> backend, clock_source& clock,
                        std::unique_ptr<detail::inbox_hook> inbox)
     : backend_(std::move(backend)), inbox_(std::move(inbox)), clock_(&clock) {
-    if (!backend_) throw std::invalid_argument("event_loop needs a backend");
-    if (inbox_) inbox_->attach(*this);
+    if (!backend_)
+        throw std::invalid_argument("event_loop needs a backend");
+    if (inbox_)
+        inbox_->attach(*this);
 }
 
 event_loop::~event_loop() {
-    if (is_running()) std::terminate();  // destroying a running loop: a bug, not a state
+    if (is_running())
+        std::terminate();  // destroying a running loop: a bug, not a state
     close();
     // A producer that raced with close() may have enqueued after its sweep: sweep again, on
     // this thread, while the handler and the stats still exist.
-    if (inbox_) inbox_->close(*this);
+    if (inbox_)
+        inbox_->close(*this);
 }
 
 loop_stats event_loop::stats() const noexcept {
     loop_stats snapshot = stats_;
-    if (inbox_) snapshot.inbox_depth = inbox_->depth();
+    if (inbox_)
+        snapshot.inbox_depth = inbox_->depth();
     const std::uint64_t running = snapshot.running_since_ns, asleep = snapshot.asleep_since_ns;
     if (running != 0 || asleep != 0) {
         const auto now = static_cast<std::uint64_t>(clock_->now_ns());
-        if (running != 0 && now > running) snapshot.run_ns += now - running;
-        if (asleep != 0 && now > asleep) snapshot.sleep_ns += now - asleep;
+        if (running != 0 && now > running)
+            snapshot.run_ns += now - running;
+        if (asleep != 0 && now > asleep)
+            snapshot.sleep_ns += now - asleep;
     }
     return snapshot;
 }
 
 void event_loop::check_can_run() const {
-    if (is_closed()) throw std::runtime_error("Event loop is closed");
-    if (is_running()) throw std::runtime_error("This event loop is already running");
+    if (is_closed())
+        throw std::runtime_error("Event loop is closed");
+    if (is_running())
+        throw std::runtime_error("This event loop is already running");
     if (detail::running_loop() != nullptr) {
         throw std::runtime_error("Cannot run the event loop while another loop is running");
     }
@@ -301,13 +319,16 @@ void event_loop::run_forever() {
     } scope(*this);
     for (;;) {
         run_once();
-        if (stopping_) break;
+        if (stopping_)
+            break;
     }
 }
 
 void event_loop::close() {
-    if (is_running()) throw std::runtime_error("Cannot close a running event loop");
-    if (closed_.load(std::memory_order_relaxed)) return;
+    if (is_running())
+        throw std::runtime_error("Cannot close a running event loop");
+    if (closed_.load(std::memory_order_relaxed))
+        return;
     if (!drain_in_flight_ops(*backend_, stats_)) {
         // The kernel may still write into these frames: leak them rather than free them.
         log(log_level::error,
@@ -316,11 +337,13 @@ void event_loop::close() {
         while (!tasks_.empty())
             detail::loop_access::unlink_task(*this, tasks_.back());
     }
-    if (io_extension_) io_extension_->on_close(*this);  // io's signal handlers, child watchers
-    close_pending_tasks();  // while the loop still accepts the handler's calls
+    if (io_extension_)
+        io_extension_->on_close(*this);  // io's signal handlers, child watchers
+    close_pending_tasks();               // while the loop still accepts the handler's calls
     closed_.store(true, std::memory_order_relaxed);
     // Remote messages not yet drained are dropped, each telling its submitter.
-    if (inbox_) inbox_->close(*this);
+    if (inbox_)
+        inbox_->close(*this);
     // asyncio clears _ready and _scheduled: callbacks not yet run are dropped.
     ready_.clear([this](detail::ready_entry e) {
         if (e.kind() == detail::entry_kind::record) {
@@ -334,23 +357,27 @@ void event_loop::close() {
 // -- From other threads -------------------------------------------------------------------
 
 void event_loop::post_threadsafe(detail::remote_message&& m) {
-    if (!inbox_) throw std::runtime_error("This event loop has no inbox for cross-thread calls");
+    if (!inbox_)
+        throw std::runtime_error("This event loop has no inbox for cross-thread calls");
     // A relaxed read: a close() that this misses is caught by the inbox, which reports the
     // message instead of running it.
-    if (is_closed()) throw std::runtime_error("Event loop is closed");
+    if (is_closed())
+        throw std::runtime_error("Event loop is closed");
     inbox_->post(std::move(m));
 }
 
 void event_loop::report_dropped_callback() noexcept {
     ++stats_.inbox_dropped;
-    call_exception_handler({"A call_soon_threadsafe callback was dropped: the event loop closed "
-                            "before it could run",
-                            std::make_exception_ptr(std::runtime_error("Event loop is closed")),
-                            "call_soon_threadsafe"});
+    call_exception_handler(
+        {"A call_soon_threadsafe callback was dropped: the event loop closed "
+         "before it could run",
+         std::make_exception_ptr(std::runtime_error("Event loop is closed")),
+         "call_soon_threadsafe"});
 }
 
 void event_loop::shutdown_default_executor() {
-    if (inbox_) inbox_->shutdown_default_executor();
+    if (inbox_)
+        inbox_->shutdown_default_executor();
 }
 
 // -- Handles ------------------------------------------------------------------------------
@@ -382,7 +409,8 @@ void event_loop::drop_cancelled_timers() noexcept {
 }
 
 void handle::cancel() {
-    if (cancelled_) return;
+    if (cancelled_)
+        return;
     // After close() every record was released, so there is nothing to check or cancel.
     if (loop_ == nullptr || loop_->is_closed()) {
         cancelled_ = true;
@@ -391,7 +419,8 @@ void handle::cancel() {
     detail::loop_access::check_usable(*loop_, "handle.cancel");
     cancelled_ = true;
     if (rec_ != nullptr) {
-        if (rec_->generation == key_) loop_->cancel_record(rec_);
+        if (rec_->generation == key_)
+            loop_->cancel_record(rec_);
     } else if (detail::ready_slot* slot = loop_->ready_.pending_callback(key_)) {
         slot->fn.reset();
     }
@@ -408,8 +437,8 @@ void event_loop::call_exception_handler(const exception_context& context) noexce
         handler_(*this, context);
     } catch (...) {
         // asyncio: "Unhandled error in exception handler", then the default handler.
-        default_exception_handler({"Unhandled error in exception handler",
-                                   std::current_exception(), "exception handler"});
+        default_exception_handler({"Unhandled error in exception handler", std::current_exception(),
+                                   "exception handler"});
         default_exception_handler(context);
     }
 }
@@ -417,7 +446,8 @@ void event_loop::call_exception_handler(const exception_context& context) noexce
 namespace {
 
 std::string describe(const std::exception_ptr& error) {
-    if (!error) return {};
+    if (!error)
+        return {};
     try {
         std::rethrow_exception(error);
     } catch (const std::exception& e) {
@@ -433,10 +463,12 @@ std::string describe(const std::exception_ptr& error) {
 
 void event_loop::default_exception_handler(const exception_context& context) noexcept {
     try {
-        std::string line = context.message.empty() ? "Unhandled exception in event loop"
-                                                   : context.message;
-        if (!context.source.empty()) line += " (" + context.source + ")";
-        if (context.exception) line += ": " + describe(context.exception);
+        std::string line =
+            context.message.empty() ? "Unhandled exception in event loop" : context.message;
+        if (!context.source.empty())
+            line += " (" + context.source + ")";
+        if (context.exception)
+            line += ": " + describe(context.exception);
         log(log_level::error, line);
     } catch (...) {
         // Out of memory while formatting: nothing more useful can be done.
@@ -444,7 +476,8 @@ void event_loop::default_exception_handler(const exception_context& context) noe
 }
 
 void event_loop::check_usable_slow(const char* what) const {
-    if (is_closed()) throw std::runtime_error("Event loop is closed");
+    if (is_closed())
+        throw std::runtime_error("Event loop is closed");
     if (debug_ && is_running() &&
         owner_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
         throw std::runtime_error(std::string("Non-thread-safe operation invoked on an event loop "
@@ -460,8 +493,10 @@ std::int64_t event_loop::seconds_to_ns(double seconds, const char* what) {
     // Saturate: a deadline centuries away is "never" for a loop, and must not overflow.
     constexpr double limit = static_cast<double>(INT64_MAX / 4);
     double ns = seconds * 1e9;
-    if (ns > limit) ns = limit;
-    if (ns < -limit) ns = -limit;
+    if (ns > limit)
+        ns = limit;
+    if (ns < -limit)
+        ns = -limit;
     return static_cast<std::int64_t>(std::llround(ns));
 }
 

@@ -1,9 +1,9 @@
 // The per-thread coroutine frame cache (detail/frame_allocator.hpp): its miss paths and its
 // thread-exit cleanup.
-#include <corio/detail/frame_allocator.hpp>
-
 #include <new>
 #include <utility>
+
+#include <corio/detail/frame_allocator.hpp>
 
 namespace corio::detail {
 

@@ -1,7 +1,7 @@
 // The type-independent half of future<T> (futures.hpp).
-#include <corio/futures.hpp>
-
 #include <algorithm>
+
+#include <corio/futures.hpp>
 
 namespace corio::detail {
 namespace {
@@ -13,7 +13,8 @@ struct state_ref {
     state_ref(state_ref&& other) noexcept : state(std::exchange(other.state, nullptr)) {}
     state_ref(const state_ref&) = delete;
     ~state_ref() {
-        if (state) state->release();
+        if (state)
+            state->release();
     }
 };
 
@@ -27,9 +28,12 @@ void future_state_base::check_pending(const char* what) const {
 
 void future_state_base::throw_result() {
     switch (status_) {
-        case future_status::cancelled: std::rethrow_exception(exception_);
-        case future_status::pending: throw invalid_state_error("Result is not ready.");
-        case future_status::finished: break;
+        case future_status::cancelled:
+            std::rethrow_exception(exception_);
+        case future_status::pending:
+            throw invalid_state_error("Result is not ready.");
+        case future_status::finished:
+            break;
     }
     exception_retrieved_ = true;
     std::rethrow_exception(exception_);  // check_result() calls only with an exception set
@@ -37,9 +41,12 @@ void future_state_base::throw_result() {
 
 std::exception_ptr future_state_base::exception() {
     switch (status_) {
-        case future_status::cancelled: std::rethrow_exception(exception_);
-        case future_status::pending: throw invalid_state_error("Exception is not set.");
-        case future_status::finished: break;
+        case future_status::cancelled:
+            std::rethrow_exception(exception_);
+        case future_status::pending:
+            throw invalid_state_error("Exception is not set.");
+        case future_status::finished:
+            break;
     }
     exception_retrieved_ = true;
     return exception_;
@@ -47,13 +54,15 @@ std::exception_ptr future_state_base::exception() {
 
 void future_state_base::set_exception(std::exception_ptr error) {
     check_pending("set_exception");
-    if (!error) throw std::invalid_argument("set_exception needs an exception");
+    if (!error)
+        throw std::invalid_argument("set_exception needs an exception");
     exception_ = std::move(error);
     finish();
 }
 
 bool future_state_base::cancel(std::string message) {
-    if (status_ != future_status::pending) return false;
+    if (status_ != future_status::pending)
+        return false;
     finish_cancelled(std::move(message));
     return true;
 }
@@ -109,12 +118,14 @@ void future_state_base::detach_watcher(done_watcher* w) noexcept {
 }
 
 std::size_t future_state_base::remove_done_callback(callback_id id) noexcept {
-    if (done()) return 0;  // already handed to the loop, as asyncio's emptied list
+    if (done())
+        return 0;  // already handed to the loop, as asyncio's emptied list
     return detach_done_callback(id);
 }
 
 std::size_t future_state_base::detach_done_callback(callback_id id) noexcept {
-    if (id == 0) return 0;
+    if (id == 0)
+        return 0;
     if (first_.id == id) {
         if (batch_scheduled_)
             count_in_batch(first_, -1);
@@ -127,10 +138,12 @@ std::size_t future_state_base::detach_done_callback(callback_id id) noexcept {
         }
         return 1;
     }
-    if (!more_) return 0;
+    if (!more_)
+        return 0;
     auto it = std::find_if(more_->begin(), more_->end(),
                            [id](const done_callback& c) { return c.id == id; });
-    if (it == more_->end()) return 0;
+    if (it == more_->end())
+        return 0;
     if (batch_scheduled_)
         count_in_batch(*it, -1);
     more_->erase(it);
@@ -175,7 +188,8 @@ void future_state_base::run_callbacks() noexcept {
 }
 
 void future_state_base::run_one(done_callback& c) noexcept {
-    if (c.id == 0) return;
+    if (c.id == 0)
+        return;
     if (!c.fn && c.arg == waiter_arg) {
         std::coroutine_handle<>::from_address(c.target)
             .resume();  // its promise keeps what it throws

@@ -1,12 +1,12 @@
 // The process-wide log sink and the steady clock (both tiny, both process-wide singletons).
-#include <corio/clock.hpp>
-#include <corio/log.hpp>
-
 #include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <string>
 #include <utility>
+
+#include <corio/clock.hpp>
+#include <corio/log.hpp>
 
 namespace corio {
 namespace {
@@ -27,10 +27,14 @@ void write_stderr(log_level level, std::string_view message) {
 
 std::string_view to_string(log_level level) noexcept {
     switch (level) {
-        case log_level::debug: return "debug";
-        case log_level::info: return "info";
-        case log_level::warning: return "warning";
-        case log_level::error: return "error";
+        case log_level::debug:
+            return "debug";
+        case log_level::info:
+            return "info";
+        case log_level::warning:
+            return "warning";
+        case log_level::error:
+            return "error";
     }
     return "?";
 }

@@ -5,18 +5,21 @@
 namespace corio::detail {
 
 bool task_base::cancel(std::string message) {
-    if (done()) return false;
+    if (done())
+        return false;
     ++cancel_requests_;
     // asyncio: forward to what the task waits on; if that will end the wait with
     // cancelled_error by itself, nothing more is needed.
-    if (waiting_on_ != nullptr && waiting_on_->cancel_wait(message)) return true;
+    if (waiting_on_ != nullptr && waiting_on_->cancel_wait(message))
+        return true;
     get_extras().cancel_message = std::move(message);
     must_cancel_ = true;
     return true;
 }
 
 int task_base::uncancel() noexcept {
-    if (cancel_requests_ > 0) --cancel_requests_;
+    if (cancel_requests_ > 0)
+        --cancel_requests_;
     if (cancel_requests_ == 0)
         must_cancel_ = false;  // Python 3.13: drop must_cancel too
     return cancel_requests_;
@@ -37,11 +40,14 @@ void task_base::unlink_on_destroy() noexcept {
 }
 
 std::string task_base::get_name() const {
-    if (extras_ && !extras_->name.empty()) return extras_->name;
+    if (extras_ && !extras_->name.empty())
+        return extras_->name;
     return "Task-" + std::to_string(id_);
 }
 
-void task_base::set_name(std::string name) { get_extras().name = std::move(name); }
+void task_base::set_name(std::string name) {
+    get_extras().name = std::move(name);
+}
 
 void task_base::set_created_at(const std::source_location& where) {
     extras& e = get_extras();
@@ -116,7 +122,9 @@ void event_loop::close_pending_tasks() noexcept {
     }
 }
 
-detail::task_base* current_task() { return detail::loop_access::current_task(get_running_loop()); }
+detail::task_base* current_task() {
+    return detail::loop_access::current_task(get_running_loop());
+}
 
 std::vector<detail::task_base*> all_tasks() {
     return detail::loop_access::tasks(get_running_loop());
@@ -128,24 +136,29 @@ namespace corio::detail {
 
 void cancel_all_tasks(event_loop& loop) {
     std::vector<task_base*> pending = loop_access::tasks(loop);
-    for (task_base* t : pending) t->add_ref();
-    if (pending.empty()) return;
+    for (task_base* t : pending)
+        t->add_ref();
+    if (pending.empty())
+        return;
     struct release_all {
         std::vector<task_base*>& tasks;
         ~release_all() {
-            for (task_base* t : tasks) t->release();
+            for (task_base* t : tasks)
+                t->release();
         }
     } guard{pending};
     std::size_t remaining = pending.size();
     for (task_base* t : pending) {
         t->cancel({});
         t->add_done_callback(future_state_base::done_fn([&remaining, &loop](future_state_base&) {
-            if (--remaining == 0) loop.stop();
+            if (--remaining == 0)
+                loop.stop();
         }));
     }
     loop.run_forever();
     for (task_base* t : pending) {
-        if (!t->done() || t->cancelled()) continue;
+        if (!t->done() || t->cancelled())
+            continue;
         if (std::exception_ptr error = t->exception()) {
             loop.call_exception_handler(
                 {"unhandled exception during run() shutdown", error, t->describe()});

@@ -18,7 +18,8 @@ bool is_cancellation(const std::exception_ptr& error) {
 }  // namespace
 
 task_group::task_group() : loop_(&get_running_loop()), parent_(current_task()) {
-    if (parent_ == nullptr) throw std::runtime_error("task_group should be used inside a task");
+    if (parent_ == nullptr)
+        throw std::runtime_error("task_group should be used inside a task");
 }
 
 task_group::~task_group() {
@@ -33,8 +34,10 @@ task_group::~task_group() {
 }
 
 void task_group::check_open() const {
-    if (finished_) throw std::runtime_error("task_group is finished");
-    if (aborting_) throw std::runtime_error("task_group is shutting down");
+    if (finished_)
+        throw std::runtime_error("task_group is finished");
+    if (aborting_)
+        throw std::runtime_error("task_group is shutting down");
 }
 
 void task_group::adopt(detail::task_base& t) {
@@ -47,10 +50,13 @@ void task_group::adopt(detail::task_base& t) {
 
 void task_group::child_done(detail::task_base& child) {
     --remaining_;
-    if (remaining_ == 0 && wake_.valid() && !wake_.done()) wake_.set_result();
-    if (child.cancelled()) return;
+    if (remaining_ == 0 && wake_.valid() && !wake_.done())
+        wake_.set_result();
+    if (child.cancelled())
+        return;
     std::exception_ptr error = child.exception();
-    if (!error) return;
+    if (!error)
+        return;
     errors_.push_back(error);
     if (!aborting_ && !parent_cancel_requested_) {
         // asyncio: the first failure cancels the siblings and the task running the group,
@@ -64,7 +70,8 @@ void task_group::child_done(detail::task_base& child) {
 void task_group::abort() {
     aborting_ = true;
     for (child& c : children_) {
-        if (!c.task->done()) c.task->cancel({});
+        if (!c.task->done())
+            c.task->cancel({});
     }
 }
 
@@ -77,7 +84,8 @@ task<void> task_group::join(std::exception_ptr body_error) {
         } else {
             errors_.push_back(body_error);
         }
-        if (!aborting_) abort();
+        if (!aborting_)
+            abort();
     }
     while (remaining_ > 0) {
         wake_ = loop_->create_future();
@@ -86,16 +94,20 @@ task<void> task_group::join(std::exception_ptr body_error) {
             co_await wake_;
         } catch (const cancelled_error&) {
             cancelled = true;
-            if (!aborting_) propagate = std::current_exception();
+            if (!aborting_)
+                propagate = std::current_exception();
         }
-        if (cancelled && !aborting_) abort();
+        if (cancelled && !aborting_)
+            abort();
     }
     finished_ = true;
     if (parent_cancel_requested_ && parent_->uncancel() == 0) {
         propagate = nullptr;  // the only cancellation was ours: do not propagate it
     }
-    if (!errors_.empty()) throw exception_group(std::move(errors_));
-    if (propagate) std::rethrow_exception(propagate);
+    if (!errors_.empty())
+        throw exception_group(std::move(errors_));
+    if (propagate)
+        std::rethrow_exception(propagate);
 }
 
 }  // namespace corio

@@ -5,7 +5,8 @@ namespace corio {
 namespace {
 
 bool is_cancellation(const std::exception_ptr& error) {
-    if (!error) return false;
+    if (!error)
+        return false;
     try {
         std::rethrow_exception(error);
     } catch (const cancelled_error&) {
@@ -18,14 +19,17 @@ bool is_cancellation(const std::exception_ptr& error) {
 }  // namespace
 
 timeout_scope timeout(std::optional<double> delay) {
-    if (!delay) return timeout_scope(std::nullopt);
+    if (!delay)
+        return timeout_scope(std::nullopt);
     return timeout_scope(get_running_loop().time() + *delay);
 }
 
 void timeout_scope::enter() {
-    if (state_ != state::created) throw std::runtime_error("Timeout has already been entered");
+    if (state_ != state::created)
+        throw std::runtime_error("Timeout has already been entered");
     task_ = current_task();
-    if (task_ == nullptr) throw std::runtime_error("Timeout should be used inside a task");
+    if (task_ == nullptr)
+        throw std::runtime_error("Timeout should be used inside a task");
     loop_ = &task_->loop();
     cancelling_at_enter_ = task_->cancelling();
     state_ = state::entered;
@@ -34,7 +38,8 @@ void timeout_scope::enter() {
 
 void timeout_scope::arm() {
     timer_.cancel();
-    if (!when_) return;
+    if (!when_)
+        return;
     if (*when_ <= loop_->time()) {
         timer_ = loop_->call_soon([this] { on_timeout(); });
     } else {
@@ -52,7 +57,8 @@ void timeout_scope::reschedule(std::optional<double> when) {
         throw std::runtime_error("Cannot change the deadline of an expiring or exited timeout");
     }
     when_ = when;
-    if (state_ == state::entered) arm();
+    if (state_ == state::entered)
+        arm();
 }
 
 void timeout_scope::exit(std::exception_ptr error) {
@@ -67,7 +73,8 @@ void timeout_scope::exit(std::exception_ptr error) {
     } else if (state_ == state::entered) {
         state_ = state::exited;
     }
-    if (error) std::rethrow_exception(error);
+    if (error)
+        std::rethrow_exception(error);
 }
 
 }  // namespace corio

@@ -2,12 +2,12 @@
 // DefaultEventLoopPolicy, which lives in the platform module for the same reason). core
 // declares the constructor; this translation unit, which may see io's backends and sync's
 // inbox, defines it.
+#include <cstdlib>
+#include <cstring>
+
 #include <corio/detail/backends.hpp>
 #include <corio/detail/inbox.hpp>
 #include <corio/events.hpp>
-
-#include <cstdlib>
-#include <cstring>
 
 // Referenced by `-Wl,--undefined=corio_io_default_policy` in corio::io's link interface, so
 // that a static link pulls this object in whatever the order of the libraries (core's

@@ -1,16 +1,16 @@
 // Backend selection: CORIO_BACKEND=io_uring|epoll|auto, or the loop constructor's option. An
 // ordered, probed list as Seastar's reactor_backend_selector: io_uring first, epoll last.
-#include <corio/detail/backends.hpp>
-#include <corio/log.hpp>
-
-#include "epoll/epoll_backend.hpp"
-
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include <corio/detail/backends.hpp>
+#include <corio/log.hpp>
+
+#include "epoll/epoll_backend.hpp"
 
 namespace corio::detail {
 namespace {

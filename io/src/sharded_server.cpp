@@ -1,9 +1,9 @@
 // start_server(runtime&, ...) and sharded_server (sharded_server.hpp).
-#include <corio/detail/inbox.hpp>
-#include <corio/sharded_server.hpp>
-
 #include <exception>
 #include <vector>
+
+#include <corio/detail/inbox.hpp>
+#include <corio/sharded_server.hpp>
 
 namespace corio::detail {
 
@@ -27,8 +27,8 @@ namespace {
 task<std::uint16_t> listen_on_this_loop(std::shared_ptr<sharded_server_state> s, std::size_t i,
                                         client_connected_cb cb, std::string host,
                                         std::uint16_t port, int backlog, std::size_t limit) {
-    s->servers[i] = co_await start_server(std::move(cb), std::move(host), port, true, backlog,
-                                          limit);
+    s->servers[i] =
+        co_await start_server(std::move(cb), std::move(host), port, true, backlog, limit);
     co_return s->servers[i].sockets()[0].getsockname().port();
 }
 
@@ -58,9 +58,9 @@ future<void> wait_closed_on(const std::shared_ptr<sharded_server_state>& s, std:
 // A loop that is already closed has stopped serving anyway.
 void close_on(const std::shared_ptr<sharded_server_state>& s, std::size_t i) {
     post(s->rt->loop(i), remote_message([s, i](message_fate fate) {
-        if (fate == message_fate::run)
-            s->servers[i].close();
-    }));
+             if (fate == message_fate::run)
+                 s->servers[i].close();
+         }));
 }
 
 }  // namespace
@@ -69,17 +69,24 @@ void close_on(const std::shared_ptr<sharded_server_state>& s, std::size_t i) {
 
 namespace corio {
 
-std::uint16_t sharded_server::port() const noexcept { return s_ ? s_->port : 0; }
+std::uint16_t sharded_server::port() const noexcept {
+    return s_ ? s_->port : 0;
+}
 
-std::size_t sharded_server::size() const noexcept { return s_ ? s_->servers.size() : 0; }
+std::size_t sharded_server::size() const noexcept {
+    return s_ ? s_->servers.size() : 0;
+}
 
-bool sharded_server::is_serving() const noexcept { return s_ && !s_->closed; }
+bool sharded_server::is_serving() const noexcept {
+    return s_ && !s_->closed;
+}
 
 void sharded_server::close() {
     if (!s_ || s_->closed)
         return;
     s_->closed = true;
-    for (std::size_t i = 0; i < s_->servers.size(); ++i) detail::close_on(s_, i);
+    for (std::size_t i = 0; i < s_->servers.size(); ++i)
+        detail::close_on(s_, i);
     if (s_->serving.valid() && !s_->serving.done())
         s_->serving.cancel();
 }
@@ -89,8 +96,10 @@ task<void> sharded_server::wait_closed() {
         co_return;
     auto s = s_;
     std::vector<future<void>> pending;
-    for (std::size_t i = 0; i < s->servers.size(); ++i) pending.push_back(detail::wait_closed_on(s, i));
-    for (future<void>& f : pending) co_await f;
+    for (std::size_t i = 0; i < s->servers.size(); ++i)
+        pending.push_back(detail::wait_closed_on(s, i));
+    for (future<void>& f : pending)
+        co_await f;
 }
 
 task<void> sharded_server::serve_forever() {

@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 
-#include <corio/detail/cpu_relax.hpp>
 #include <corio/channel.hpp>
+#include <corio/detail/cpu_relax.hpp>
 #include <corio/log.hpp>
 
 namespace corio::detail {

@@ -1,14 +1,12 @@
 // concurrent_future's type-independent state: waiting, cancelling, callbacks.
 #include <string>
 
-#include <corio/detail/cpu_relax.hpp>
 #include <corio/concurrent_future.hpp>
+#include <corio/detail/cpu_relax.hpp>
 #include <corio/log.hpp>
 
 namespace corio::detail {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 bool concurrent_state_base::cancel() {
     std::vector<done_fn> callbacks;

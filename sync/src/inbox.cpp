@@ -119,7 +119,8 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
     // callables built and destroyed) every iteration: size_approx reads each producer's
     // indices with relaxed loads. A message it misses is drained next iteration, and a loop
     // about to block re-checks through the handshake (prepare_to_block), not through this.
-    if (queue_.size_approx() == 0) return 0;
+    if (queue_.size_approx() == 0)
+        return 0;
     std::size_t total = 0;
     remote_message batch[batch_size];
     while (total < max_per_drain) {
@@ -160,8 +161,8 @@ bool inbox::idle_poll_for(std::chrono::nanoseconds window) noexcept {
 }
 
 bool inbox::prepare_to_block(std::chrono::nanoseconds timeout) noexcept {
-    if (idle_poll_.count() > 0 &&
-        std::chrono::steady_clock::now() - last_message_at_ < idle_poll_ * idle_poll_recency_factor) {
+    if (idle_poll_.count() > 0 && std::chrono::steady_clock::now() - last_message_at_ <
+                                      idle_poll_ * idle_poll_recency_factor) {
         const std::chrono::nanoseconds window =
             timeout.count() < 0 ? idle_poll_ : std::min(idle_poll_, timeout);
         if (idle_poll_for(window))

@@ -1,12 +1,12 @@
 // runtime: starting, pinning and stopping the loops (runtime.hpp).
-#include <corio/log.hpp>
-#include <corio/runtime.hpp>
-
 #include <pthread.h>
 
 #include <chrono>
 #include <exception>
 #include <latch>
+
+#include <corio/log.hpp>
+#include <corio/runtime.hpp>
 
 namespace corio {
 namespace {
@@ -16,15 +16,18 @@ thread_local runtime* current_runtime = nullptr;  // the runtime whose loop runs
 
 }  // namespace
 
-std::optional<std::size_t> runtime::this_loop_index() noexcept { return current_index; }
+std::optional<std::size_t> runtime::this_loop_index() noexcept {
+    return current_index;
+}
 
 runtime::runtime(options opts)
-    : opts_(std::move(opts)), topology_(topology::detect()),
-      plan_(topology_.plan(opts_.loops, opts_.cpus)), pairs_(plan_.cpus.size()) {
+    : opts_(std::move(opts)),
+      topology_(topology::detect()),
+      plan_(topology_.plan(opts_.loops, opts_.cpus)),
+      pairs_(plan_.cpus.size()) {
     if (plan_.oversubscribed) {
-        log(log_level::warning, "runtime: " + std::to_string(plan_.cpus.size()) +
-                                    " loops on " + topology_.describe() +
-                                    ": some loops share a CPU");
+        log(log_level::warning, "runtime: " + std::to_string(plan_.cpus.size()) + " loops on " +
+                                    topology_.describe() + ": some loops share a CPU");
     }
     const std::size_t n = plan_.cpus.size();
     loops_.resize(n);
@@ -35,7 +38,8 @@ runtime::runtime(options opts)
             try {
                 // Named for top, gdb and /proc: "corio-loop-3" (at most 15 characters).
                 pthread_setname_np(pthread_self(), ("corio-loop-" + std::to_string(i)).c_str());
-                if (opts_.pin) topology_.pin_this_thread(plan_.cpus[i]);
+                if (opts_.pin)
+                    topology_.pin_this_thread(plan_.cpus[i]);
                 // Built on its own thread: the thread that runs a loop is its ring's issuer.
                 loops_[i] = std::make_unique<event_loop>(opts_.loop);
             } catch (...) {
@@ -60,7 +64,9 @@ runtime::runtime(options opts)
     }
 }
 
-runtime::~runtime() { stop(); }
+runtime::~runtime() {
+    stop();
+}
 
 std::size_t runtime::sender_index() const noexcept {
     return current_runtime == this ? *current_index : size();
@@ -76,13 +82,15 @@ std::int64_t runtime::now_ns() noexcept {
 // (submit_to's target is one of its loops).
 void runtime::note_arrival(std::uint32_t from, std::int64_t sent_at) noexcept {
     runtime* rt = current_runtime;
-    if (rt == nullptr) return;
+    if (rt == nullptr)
+        return;
     rt->pairs_.note_received(from, *current_index, sent_at != 0 ? now_ns() - sent_at : -1);
 }
 
 runtime_stats runtime::stats() const {
     runtime_stats out;
-    for (const auto& l : loops_) out.loops.push_back(l ? l->stats() : loop_stats{});
+    for (const auto& l : loops_)
+        out.loops.push_back(l ? l->stats() : loop_stats{});
     out.pairs = pairs_.snapshot();
     return out;
 }
@@ -97,7 +105,8 @@ event_loop& runtime::loop(std::size_t i) const {
 
 void runtime::run_loop(event_loop& loop) {
     // A user's loop.stop() ends one run_forever, not the loop's life.
-    while (!stopping_.load(std::memory_order_acquire)) loop.run_forever();
+    while (!stopping_.load(std::memory_order_acquire))
+        loop.run_forever();
     // Let what was queued before the stop run: a few more iterations, each of which drains
     // the inbox (messages from several producers are not ordered against the stop message).
     for (int i = 0; i < 3; ++i) {
@@ -116,7 +125,8 @@ void runtime::stop() {
         }
     }
     stopping_.store(true, std::memory_order_release);  // submissions are refused from here on
-    if (joined_.exchange(true, std::memory_order_acq_rel)) return;  // stopping twice: harmless
+    if (joined_.exchange(true, std::memory_order_acq_rel))
+        return;  // stopping twice: harmless
     for (auto& l : loops_) {
         if (l && !l->is_closed()) {
             try {
@@ -127,7 +137,8 @@ void runtime::stop() {
         }
     }
     for (std::thread& t : threads_) {
-        if (t.joinable()) t.join();
+        if (t.joinable())
+            t.join();
     }
 }
 

@@ -1,8 +1,8 @@
 // runtime_stats: the pair counters and the tables (runtime_stats.hpp).
-#include <corio/runtime_stats.hpp>
-
 #include <bit>
 #include <cstdio>
+
+#include <corio/runtime_stats.hpp>
 
 namespace corio {
 
@@ -57,7 +57,8 @@ std::vector<loop_pair_stats> pair_counters::snapshot() const {
                                     : sent_[from * loops_ + to].load();
             p.received = r.received[from];
             const stat_counter* h = &r.histogram[from * row];
-            for (std::size_t k = 0; k < latency_histogram::buckets; ++k) p.latency.count[k] = h[k];
+            for (std::size_t k = 0; k < latency_histogram::buckets; ++k)
+                p.latency.count[k] = h[k];
             p.latency.samples = h[latency_histogram::buckets];
             p.latency.sum_ns = h[latency_histogram::buckets + 1];
             if (p.sent != 0 || p.received != 0)
@@ -107,12 +108,11 @@ std::string runtime_stats::table() const {
     for (const loop_pair_stats& p : pairs) {
         const std::string from =
             p.from == loop_pair_stats::foreign ? std::string("foreign") : std::to_string(p.from);
-        out += format_line("%-9s %-4zu %12llu %12llu %10.1f %10.1f %10.1f\n", from.c_str(), p.to,
-                           static_cast<unsigned long long>(p.sent),
-                           static_cast<unsigned long long>(p.received),
-                           static_cast<double>(p.latency.quantile_ns(0.5)) / 1e3,
-                           static_cast<double>(p.latency.quantile_ns(0.99)) / 1e3,
-                           p.latency.mean_ns() / 1e3);
+        out += format_line(
+            "%-9s %-4zu %12llu %12llu %10.1f %10.1f %10.1f\n", from.c_str(), p.to,
+            static_cast<unsigned long long>(p.sent), static_cast<unsigned long long>(p.received),
+            static_cast<double>(p.latency.quantile_ns(0.5)) / 1e3,
+            static_cast<double>(p.latency.quantile_ns(0.99)) / 1e3, p.latency.mean_ns() / 1e3);
     }
     return out;
 }

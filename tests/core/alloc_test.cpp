@@ -1,11 +1,11 @@
 // The hot paths allocate nothing in steady state: call_soon and its run, a timer schedule and
 // cancel, and a loop iteration. Counted with the binary's replaced operator new.
-#include "../support/alloc_counter.hpp"
-#include "../support/manual_clock_loop.hpp"
+#include <gtest/gtest.h>
 
 #include <corio/futures.hpp>
 
-#include <gtest/gtest.h>
+#include "../support/alloc_counter.hpp"
+#include "../support/manual_clock_loop.hpp"
 
 namespace corio {
 namespace {
@@ -19,7 +19,8 @@ TEST(allocations, call_soon_and_run_once_allocate_nothing_in_steady_state) {
     int runs = 0;
     void* p1 = &runs;
     auto schedule = [&] {
-        for (int i = 0; i < 1000; ++i) t.loop.call_soon([&runs, p1, i] { runs += (p1 != nullptr) + i * 0; });
+        for (int i = 0; i < 1000; ++i)
+            t.loop.call_soon([&runs, p1, i] { runs += (p1 != nullptr) + i * 0; });
     };
     schedule();  // warm-up: slabs and the ready ring grow to the burst size once
     t.run_once();
@@ -42,13 +43,15 @@ TEST(allocations, timer_schedule_and_cancel_allocate_nothing_in_steady_state) {
         for (std::size_t i = 0; i < handles.size(); ++i) {
             handles[i] = t.loop.call_later(0.001 * static_cast<double>(i % 17), [&] { ++fired; });
         }
-        for (std::size_t i = 0; i < handles.size(); i += 2) handles[i].cancel();
+        for (std::size_t i = 0; i < handles.size(); i += 2)
+            handles[i].cancel();
         t.advance(1.0);
         t.run_once();
     };
     round();  // warm-up
     allocation_scope scope;
-    for (int i = 0; i < 10; ++i) round();
+    for (int i = 0; i < 10; ++i)
+        round();
     EXPECT_EQ(scope.allocations(), 0u);
     EXPECT_EQ(fired, 11 * 500);
 }
@@ -58,7 +61,8 @@ TEST(allocations, an_idle_iteration_allocates_nothing) {
     t.backend->record_timeouts = false;
     t.run_once();
     allocation_scope scope;
-    for (int i = 0; i < 100; ++i) t.run_once();
+    for (int i = 0; i < 100; ++i)
+        t.run_once();
     EXPECT_EQ(scope.allocations(), 0u);
 }
 

@@ -1,15 +1,15 @@
 // gather, wait, as_completed, shield, wait_for, timeout and task_group: asyncio's rules, on a
 // manual clock (the fake backend jumps time to the next timer, so every wait is exact).
-#include "../support/manual_clock_loop.hpp"
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 #include <corio/taskgroups.hpp>
 #include <corio/tasks.hpp>
 #include <corio/timeouts.hpp>
 
-#include <gtest/gtest.h>
-
-#include <string>
-#include <vector>
+#include "../support/manual_clock_loop.hpp"
 
 namespace corio {
 namespace {
@@ -66,7 +66,8 @@ TEST(gather, cancelling_the_gather_cancels_every_child) {
     };
     auto run = [&]() -> task<void> {
         std::vector<task<int>> scheduled;
-        for (auto& c : children) scheduled.push_back(create_task(std::move(c)));
+        for (auto& c : children)
+            scheduled.push_back(create_task(std::move(c)));
         children = scheduled;
         co_await body(std::move(scheduled));
     };
@@ -74,7 +75,8 @@ TEST(gather, cancelling_the_gather_cancels_every_child) {
     t.loop.call_later(1.0, [&] { g.cancel(); });
     EXPECT_THROW(t.loop.run_until_complete(g), cancelled_error);
     t.run_once();  // the children's cancellations land
-    for (auto& c : children) EXPECT_TRUE(c.cancelled());
+    for (auto& c : children)
+        EXPECT_TRUE(c.cancelled());
 }
 
 TEST(gather, return_exceptions_reports_errors_and_cancelled_children_as_outcomes) {
@@ -105,7 +107,8 @@ TEST(wait, first_completed_splits_done_and_pending) {
         std::vector<task<int>> v;
         v.push_back(value_after(2, 1));
         v.push_back(value_after(1, 2));
-        wait_result<int> r = co_await wait(std::move(v), std::nullopt, return_when::first_completed);
+        wait_result<int> r =
+            co_await wait(std::move(v), std::nullopt, return_when::first_completed);
         co_return std::pair{r.done.size(), r.pending.size()};
     };
     EXPECT_EQ(t.loop.run_until_complete(body()), (std::pair<std::size_t, std::size_t>{1, 1}));
@@ -119,7 +122,8 @@ TEST(wait, first_exception_returns_at_the_failure_and_timeout_returns_without_ra
         v.push_back(value_after(10, 1));
         v.push_back(fail_after(2, "x"));
         double start = loop.time();
-        wait_result<int> r = co_await wait(std::move(v), std::nullopt, return_when::first_exception);
+        wait_result<int> r =
+            co_await wait(std::move(v), std::nullopt, return_when::first_exception);
         times.push_back(loop.time() - start);
         std::vector<task<int>> w;
         w.push_back(value_after(100, 1));
@@ -128,7 +132,8 @@ TEST(wait, first_exception_returns_at_the_failure_and_timeout_returns_without_ra
         times.push_back(loop.time() - start);
         times.push_back(static_cast<double>(r2.pending.size()));
         r2.pending[0].cancel();
-        for (auto& p : r.pending) p.cancel();
+        for (auto& p : r.pending)
+            p.cancel();
         co_return times;
     };
     EXPECT_EQ(t.loop.run_until_complete(body(t.loop)), (std::vector<double>{2, 5, 1}));

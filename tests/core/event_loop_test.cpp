@@ -1,18 +1,18 @@
 // event_loop: ordering, timers, stop(), errors and debug mode, on a manual clock.
-#include "../support/manual_clock_loop.hpp"
-
-#include <corio/futures.hpp>
-#include <corio/tasks.hpp>
-#include <corio/log.hpp>
-
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include <corio/futures.hpp>
+#include <corio/log.hpp>
+#include <corio/tasks.hpp>
+
+#include "../support/manual_clock_loop.hpp"
 
 namespace corio {
 namespace {
@@ -34,13 +34,15 @@ struct log_capture {
     bool contains(std::string_view needle) {
         std::lock_guard lock(mutex);
         for (const auto& l : lines)
-            if (l.find(needle) != std::string::npos) return true;
+            if (l.find(needle) != std::string::npos)
+                return true;
         return false;
     }
     std::string text() {
         std::lock_guard lock(mutex);
         std::string all;
-        for (const auto& l : lines) all += l + "\n";
+        for (const auto& l : lines)
+            all += l + "\n";
         return all;
     }
 };
@@ -48,7 +50,8 @@ struct log_capture {
 TEST(event_loop, call_soon_runs_callbacks_in_fifo_order) {
     manual_clock_loop t;
     std::vector<int> order;
-    for (int i = 0; i < 5; ++i) t.loop.call_soon([&order, i] { order.push_back(i); });
+    for (int i = 0; i < 5; ++i)
+        t.loop.call_soon([&order, i] { order.push_back(i); });
     t.run_once();
     EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
 }
@@ -121,7 +124,10 @@ TEST(event_loop, poll_timeout_is_the_time_to_the_earliest_timer) {
     t.run_once();  // stop() is set: a stopping loop does not wait
     t.backend->timeouts.clear();
     bool fired = false;
-    t.loop.call_later(0.25, [&] { fired = true; t.loop.stop(); });
+    t.loop.call_later(0.25, [&] {
+        fired = true;
+        t.loop.stop();
+    });
     t.loop.run_forever();  // auto-advance jumps the clock by the poll timeout
     ASSERT_FALSE(t.backend->timeouts.empty());
     EXPECT_EQ(t.backend->timeouts.front(), std::chrono::milliseconds(250));
@@ -132,11 +138,13 @@ TEST(event_loop, equal_deadlines_fire_in_the_order_they_were_scheduled) {
     manual_clock_loop t;
     std::vector<int> order;
     double when = t.loop.time() + 1.0;
-    for (int i = 0; i < 50; ++i) t.loop.call_at(when, [&order, i] { order.push_back(i); });
+    for (int i = 0; i < 50; ++i)
+        t.loop.call_at(when, [&order, i] { order.push_back(i); });
     t.loop.call_at(when + 0.1, [&] { t.loop.stop(); });
     t.loop.run_forever();
     ASSERT_EQ(order.size(), 50u);
-    for (int i = 0; i < 50; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+    for (int i = 0; i < 50; ++i)
+        EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
 }
 
 TEST(event_loop, timers_fire_in_deadline_order) {
@@ -223,8 +231,10 @@ TEST(event_loop, cancelled_timers_are_compacted_when_they_dominate) {
     t.backend->auto_advance = false;
     std::vector<timer_handle> handles;
     int fired = 0;
-    for (int i = 0; i < 1000; ++i) handles.push_back(t.loop.call_later(100.0 + i, [&] { ++fired; }));
-    for (int i = 0; i < 900; ++i) handles[static_cast<std::size_t>(i) + 100].cancel();
+    for (int i = 0; i < 1000; ++i)
+        handles.push_back(t.loop.call_later(100.0 + i, [&] { ++fired; }));
+    for (int i = 0; i < 900; ++i)
+        handles[static_cast<std::size_t>(i) + 100].cancel();
     t.loop.call_soon([] {});
     t.run_once();
     EXPECT_EQ(t.loop.stats().timer_compactions, 1u);
@@ -322,7 +332,8 @@ TEST(event_loop, closing_a_running_loop_is_an_error) {
 TEST(event_loop, a_throwing_callback_goes_to_the_handler_and_the_loop_carries_on) {
     manual_clock_loop t;
     std::vector<exception_context> seen;
-    t.loop.set_exception_handler([&](event_loop&, const exception_context& c) { seen.push_back(c); });
+    t.loop.set_exception_handler(
+        [&](event_loop&, const exception_context& c) { seen.push_back(c); });
     bool after = false;
     t.loop.call_soon([] { throw std::runtime_error("boom"); });
     t.loop.call_soon([&] { after = true; });
@@ -345,9 +356,8 @@ TEST(event_loop, the_default_handler_logs_and_a_throwing_handler_falls_back_to_i
     t.run_once();
     EXPECT_TRUE(logs.contains("error: Exception in callback (callback): first"));
 
-    t.loop.set_exception_handler([](event_loop&, const exception_context&) {
-        throw std::logic_error("handler broke");
-    });
+    t.loop.set_exception_handler(
+        [](event_loop&, const exception_context&) { throw std::logic_error("handler broke"); });
     t.loop.call_soon([] { throw std::runtime_error("second"); });
     t.run_once();
     EXPECT_TRUE(logs.contains("Unhandled error in exception handler"));
@@ -394,7 +404,8 @@ TEST(event_loop, debug_mode_reports_an_iteration_of_many_quick_callbacks_that_st
     log_capture logs;
     manual_clock_loop t;
     t.loop.set_debug(true);
-    for (int i = 0; i < 6; ++i) t.loop.call_soon([&] { t.advance(0.02); });  // 120 ms in all
+    for (int i = 0; i < 6; ++i)
+        t.loop.call_soon([&] { t.advance(0.02); });  // 120 ms in all
     t.run_once();
     EXPECT_EQ(t.loop.stats().slow_callbacks, 0u);
     EXPECT_EQ(t.loop.stats().slow_iterations, 1u);

@@ -1,13 +1,13 @@
 // future<T>: asyncio.Future's states, errors and done-callback scheduling.
-#include "../support/manual_clock_loop.hpp"
-
-#include <corio/futures.hpp>
-
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include <corio/futures.hpp>
+
+#include "../support/manual_clock_loop.hpp"
 
 namespace corio {
 namespace {
@@ -183,7 +183,8 @@ TEST(future, copies_share_one_state_and_callbacks_keep_it_alive) {
         future<int> f(t.loop);
         future<int> g = f;
         EXPECT_TRUE(f == g);
-        f.add_done_callback([token = std::move(token), &seen](future<int>& d) { seen = d.result(); });
+        f.add_done_callback(
+            [token = std::move(token), &seen](future<int>& d) { seen = d.result(); });
         g.set_result(9);
         EXPECT_TRUE(f.done());
     }

@@ -1,22 +1,26 @@
 // task<T>, create_task, cancellation, sleep and run(): asyncio's Task rules, one test each.
-#include "../support/manual_clock_loop.hpp"
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 #include <corio/runners.hpp>
 #include <corio/tasks.hpp>
 
-#include <gtest/gtest.h>
-
-#include <string>
-#include <vector>
+#include "../support/manual_clock_loop.hpp"
 
 namespace corio {
 namespace {
 
 using test::manual_clock_loop;
 
-task<int> forty_two() { co_return 42; }
+task<int> forty_two() {
+    co_return 42;
+}
 
-task<int> add_one(task<int> inner) { co_return co_await std::move(inner) + 1; }
+task<int> add_one(task<int> inner) {
+    co_return co_await std::move(inner) + 1;
+}
 
 task<void> fail() {
     throw std::runtime_error("failed");
@@ -75,7 +79,7 @@ TEST(task, cancel_throws_cancelled_error_at_the_suspension_point) {
     EXPECT_THROW(t.loop.run_until_complete(tk), cancelled_error);
     EXPECT_EQ(seen, "enough");
     EXPECT_TRUE(tk.cancelled());
-    EXPECT_FALSE(tk.cancel());  // done: false
+    EXPECT_FALSE(tk.cancel());      // done: false
     EXPECT_LT(t.loop.time(), 5.0);  // the timer was cancelled, not waited for
 }
 
@@ -281,7 +285,9 @@ TEST(run, returns_the_result_and_cancels_leftover_tasks) {
     EXPECT_THROW(get_event_loop(), std::runtime_error);  // reset after run()
 }
 
-TEST(run, propagates_the_main_exception) { EXPECT_THROW(run(fail()), std::runtime_error); }
+TEST(run, propagates_the_main_exception) {
+    EXPECT_THROW(run(fail()), std::runtime_error);
+}
 
 TEST(run, cannot_be_called_from_a_running_loop) {
     auto nested = []() -> task<std::string> {

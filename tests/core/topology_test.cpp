@@ -1,12 +1,12 @@
 // topology: the allowed CPUs, the loop plan and pinning, checked against the kernel's own
 // view (sched_getaffinity).
-#include <corio/topology.hpp>
-
-#include <gtest/gtest.h>
-
 #include <sched.h>
 
 #include <thread>
+
+#include <gtest/gtest.h>
+
+#include <corio/topology.hpp>
 
 namespace corio {
 namespace {
@@ -17,14 +17,16 @@ std::vector<unsigned> affinity_of_this_thread() {
     EXPECT_EQ(sched_getaffinity(0, sizeof mask, &mask), 0);
     std::vector<unsigned> out;
     for (unsigned c = 0; c < CPU_SETSIZE; ++c)
-        if (CPU_ISSET(c, &mask)) out.push_back(c);
+        if (CPU_ISSET(c, &mask))
+            out.push_back(c);
     return out;
 }
 
 TEST(topology, lists_exactly_the_cpus_this_process_may_use) {
     topology t = topology::detect();
     std::vector<unsigned> cpus;
-    for (const cpu_info& c : t.cpus()) cpus.push_back(c.cpu);
+    for (const cpu_info& c : t.cpus())
+        cpus.push_back(c.cpu);
     EXPECT_EQ(cpus, affinity_of_this_thread());
     EXPECT_GE(t.physical_cores(), 1u);
     EXPECT_LE(t.physical_cores(), t.cpus().size());
@@ -40,7 +42,8 @@ TEST(topology, a_restricted_affinity_mask_restricts_the_topology) {
         CPU_SET(chosen, &one);
         ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
         topology restricted = topology::detect();
-        for (const cpu_info& c : restricted.cpus()) seen.push_back(c.cpu);
+        for (const cpu_info& c : restricted.cpus())
+            seen.push_back(c.cpu);
     }).join();
     EXPECT_EQ(seen, std::vector<unsigned>{chosen});
 }
@@ -58,13 +61,15 @@ TEST(topology, more_loops_than_cpus_share_cpus_and_say_so) {
     loop_plan p = t.plan(n);
     ASSERT_EQ(p.cpus.size(), n);
     EXPECT_TRUE(p.oversubscribed);
-    for (unsigned c : p.cpus) EXPECT_TRUE(t.allowed(c));
+    for (unsigned c : p.cpus)
+        EXPECT_TRUE(t.allowed(c));
 }
 
 TEST(topology, an_explicit_cpu_that_is_not_allowed_is_an_error_naming_it) {
     topology t = topology::detect();
     unsigned bad = 0;
-    while (t.allowed(bad)) ++bad;
+    while (t.allowed(bad))
+        ++bad;
     std::vector<unsigned> cpus{t.cpus().front().cpu, bad};
     try {
         (void)t.plan(std::nullopt, cpus);

@@ -1,10 +1,5 @@
 // The backend contract, on every backend: timed waits, wake-ups from other threads, the
 // syscall-free empty poll, and an op's start / complete / cancel on a pipe.
-#include "../support/backend_param.hpp"
-
-#include <corio/futures.hpp>
-#include <corio/log.hpp>
-
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
@@ -18,6 +13,11 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include <corio/futures.hpp>
+#include <corio/log.hpp>
+
+#include "../support/backend_param.hpp"
 
 namespace corio {
 namespace {
@@ -36,7 +36,8 @@ public:
     detail::interest wants() const noexcept override { return detail::interest::read; }
     detail::attempt try_now() noexcept override {
         ssize_t n = ::read(fd_, buf, sizeof buf);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return detail::attempt::would_block;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return detail::attempt::would_block;
         result = n < 0 ? -errno : static_cast<int>(n);
         return detail::attempt::done;
     }

@@ -1,14 +1,14 @@
 // start_server(runtime&, ...): one SO_REUSEPORT listener per loop, connections spread by the
 // kernel over the loops and each served on the loop that accepted it; on both backends.
-#include <corio/runtime.hpp>
-#include <corio/sharded_server.hpp>
-
-#include <gtest/gtest.h>
-
 #include <array>
 #include <atomic>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include <corio/runtime.hpp>
+#include <corio/sharded_server.hpp>
 
 #include "io_fixture.hpp"
 
@@ -66,9 +66,11 @@ TEST_P(sharded_server_test, spreads_100_connections_over_2_loops_and_serves_them
     // The clients run on a loop of their own, all 100 connections at once.
     auto clients = [](std::uint16_t port) -> task<std::array<std::size_t, 2>> {
         std::vector<task<std::size_t>> asks;
-        for (int i = 0; i < 100; ++i) asks.push_back(create_task(ask_loop(port)));
+        for (int i = 0; i < 100; ++i)
+            asks.push_back(create_task(ask_loop(port)));
         std::array<std::size_t, 2> served{};
-        for (std::size_t loop : co_await gather(std::move(asks))) ++served.at(loop);
+        for (std::size_t loop : co_await gather(std::move(asks)))
+            ++served.at(loop);
         co_return served;
     };
     std::optional<std::array<std::size_t, 2>> served = run(clients(port), 20);
@@ -105,7 +107,9 @@ TEST_P(sharded_server_test, a_port_held_without_reuse_port_is_an_error) {
     probe.reset();
     runtime rt(two_loops());
     // A listener without SO_REUSEPORT holds the port: no loop can join it.
-    auto hold = []() -> task<server> { co_return co_await start_server(tell_loop, "127.0.0.1", 0); };
+    auto hold = []() -> task<server> {
+        co_return co_await start_server(tell_loop, "127.0.0.1", 0);
+    };
     auto attempt = [](runtime& rt, std::uint16_t port) -> task<bool> {
         try {
             co_await start_server(rt, tell_loop, "127.0.0.1", port);

@@ -2,14 +2,14 @@
 // refuses makes its cases GTEST_SKIP() with the reason, so a skip is visible, never silent.
 #pragma once
 
-#include <corio/detail/backends.hpp>
-#include <corio/events.hpp>
-
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <ostream>
 #include <string>
+
+#include <gtest/gtest.h>
+
+#include <corio/detail/backends.hpp>
+#include <corio/events.hpp>
 
 namespace corio {
 
@@ -51,14 +51,15 @@ protected:
     std::string skip_reason_;
 };
 
-#define CORIO_BACKEND_OR_SKIP(var)                                                   \
-    auto var = make_backend_or_skip();                                               \
-    if (!var) GTEST_SKIP() << "backend unavailable: " << skip_reason_
+#define CORIO_BACKEND_OR_SKIP(var)     \
+    auto var = make_backend_or_skip(); \
+    if (!var)                          \
+    GTEST_SKIP() << "backend unavailable: " << skip_reason_
 
-#define CORIO_INSTANTIATE_BACKENDS(suite)                                            \
-    INSTANTIATE_TEST_SUITE_P(backends, suite,                                        \
-                             testing::Values(corio::backend_kind::io_uring,          \
-                                             corio::backend_kind::epoll),            \
-                             corio::test::backend_label)
+#define CORIO_INSTANTIATE_BACKENDS(suite)                                           \
+    INSTANTIATE_TEST_SUITE_P(                                                       \
+        backends, suite,                                                            \
+        testing::Values(corio::backend_kind::io_uring, corio::backend_kind::epoll), \
+        corio::test::backend_label)
 
 }  // namespace corio::test

@@ -3,12 +3,12 @@
 // sleeping (tokio's paused clock), so timer tests run instantly with exact expectations.
 #pragma once
 
-#include <corio/clock.hpp>
-#include <corio/detail/backend.hpp>
-
 #include <chrono>
 #include <stdexcept>
 #include <vector>
+
+#include <corio/clock.hpp>
+#include <corio/detail/backend.hpp>
 
 namespace corio::test {
 
@@ -20,8 +20,10 @@ public:
     detail::backend_caps caps() const noexcept override { return {}; }
 
     void poll(std::chrono::nanoseconds timeout, detail::completion_sink& done) override {
-        if (record_timeouts) timeouts.push_back(timeout);
-        for (detail::io_op* op : scripted_) done.push(*op);
+        if (record_timeouts)
+            timeouts.push_back(timeout);
+        for (detail::io_op* op : scripted_)
+            done.push(*op);
         if (!scripted_.empty()) {
             scripted_.clear();
             return;
@@ -35,7 +37,8 @@ public:
             // A real backend would sleep until woken; a test that gets here would hang.
             throw std::logic_error("fake_backend: the loop would block forever");
         }
-        if (auto_advance) clock_.advance(timeout.count());
+        if (auto_advance)
+            clock_.advance(timeout.count());
     }
 
     void start(detail::io_op& op) override {
@@ -62,7 +65,7 @@ public:
     void complete_next_poll(detail::io_op& op) { scripted_.push_back(&op); }
 
     bool auto_advance = true;
-    bool record_timeouts = true;  // off in allocation tests: the vector grows
+    bool record_timeouts = true;                     // off in allocation tests: the vector grows
     std::vector<std::chrono::nanoseconds> timeouts;  // one per poll(), in order
     std::vector<detail::io_op*> started;
 

@@ -2,17 +2,17 @@
 // test_utils.TestLoop). run_once() runs exactly one iteration, as asyncio's test_utils.run_once.
 #pragma once
 
-#include "fake_backend.hpp"
+#include <memory>
 
 #include <corio/events.hpp>
 
-#include <memory>
+#include "fake_backend.hpp"
 
 namespace corio::test {
 
 struct manual_clock_loop {
     manual_clock clock{1'000'000'000};  // start at t = 1 s, so that negative delays stay positive
-    fake_backend* backend;               // owned by loop
+    fake_backend* backend;              // owned by loop
     event_loop loop;
 
     manual_clock_loop() : manual_clock_loop(std::make_unique<fake_backend>(clock)) {}

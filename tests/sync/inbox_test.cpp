@@ -171,7 +171,8 @@ TEST_P(idle_poll, zero_disables_it) {
 TEST_P(idle_poll, a_loop_that_hears_from_no_thread_does_not_poll_and_one_that_does_polls) {
     CORIO_LOOP_OR_SKIP(l, std::chrono::milliseconds(1));
     auto naps = [](int n) -> task<void> {
-        for (int i = 0; i < n; ++i) co_await sleep(0.002);  // each a blocking poll
+        for (int i = 0; i < n; ++i)
+            co_await sleep(0.002);  // each a blocking poll
     };
     l->run_until_complete(naps(5));
     EXPECT_GE(l->stats().blocking_polls, 5u);

@@ -1,16 +1,16 @@
 // runtime: loops pinned where the plan says, loop-to-loop calls, oversubscription, and an
 // orderly stop that runs or refuses every submission.
-#include <corio/runtime.hpp>
-#include <corio/tasks.hpp>
-
-#include <gtest/gtest.h>
-
 #include <sched.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <gtest/gtest.h>
+
+#include <corio/runtime.hpp>
+#include <corio/tasks.hpp>
 
 namespace corio {
 namespace {
@@ -21,7 +21,8 @@ std::vector<unsigned> my_affinity() {
     sched_getaffinity(0, sizeof mask, &mask);
     std::vector<unsigned> out;
     for (unsigned c = 0; c < CPU_SETSIZE; ++c)
-        if (CPU_ISSET(c, &mask)) out.push_back(c);
+        if (CPU_ISSET(c, &mask))
+            out.push_back(c);
     return out;
 }
 
@@ -48,7 +49,8 @@ TEST(runtime, each_loop_runs_pinned_to_its_planned_cpu) {
 task<int> sum_over_loops(runtime& rt) {
     int total = 0;
     for (std::size_t i = 0; i < rt.size(); ++i) {
-        total += co_await rt.submit_to(i, [] { return static_cast<int>(*runtime::this_loop_index()); });
+        total +=
+            co_await rt.submit_to(i, [] { return static_cast<int>(*runtime::this_loop_index()); });
     }
     int reduced = co_await rt.map_reduce([] { return 1; }, 0, [](int a, int b) { return a + b; });
     co_return total * 100 + reduced;
@@ -72,7 +74,8 @@ TEST(runtime, a_bad_index_or_a_disallowed_cpu_is_an_error) {
     runtime::options bad;
     unsigned cpu = 0;
     topology t = topology::detect();
-    while (t.allowed(cpu)) ++cpu;
+    while (t.allowed(cpu))
+        ++cpu;
     bad.cpus = {cpu};
     EXPECT_THROW(runtime{bad}, std::invalid_argument);
 }
@@ -84,7 +87,8 @@ TEST(runtime, stop_runs_or_refuses_every_submission_and_is_idempotent) {
     std::atomic<int> ran{0};
     std::vector<concurrent_future<void>> futures;
     for (int i = 0; i < 1000; ++i) {
-        futures.push_back(rt->submit_to_threadsafe(static_cast<std::size_t>(i % 2), [&ran] { ++ran; }));
+        futures.push_back(
+            rt->submit_to_threadsafe(static_cast<std::size_t>(i % 2), [&ran] { ++ran; }));
     }
     rt->stop();
     rt->stop();
@@ -104,13 +108,15 @@ TEST(runtime, stop_runs_or_refuses_every_submission_and_is_idempotent) {
 }
 
 task<void> send_to_loop_1(runtime& rt, int n) {
-    for (int i = 0; i < n; ++i) co_await rt.submit_to(1, [] {});
+    for (int i = 0; i < n; ++i)
+        co_await rt.submit_to(1, [] {});
 }
 
 TEST(runtime, stats_count_each_pair_and_sample_its_latency_readable_from_any_thread) {
     runtime rt(two_loops_unpinned());
     rt.run(send_to_loop_1(rt, 100));
-    for (int i = 0; i < 50; ++i) rt.submit_to_threadsafe(0, [] {}).result(10.0);
+    for (int i = 0; i < 50; ++i)
+        rt.submit_to_threadsafe(0, [] {}).result(10.0);
     // Read while the loops run (TSan checks that this is race-free).
     runtime_stats s = rt.stats();
     ASSERT_EQ(s.loops.size(), 2u);
@@ -119,8 +125,10 @@ TEST(runtime, stats_count_each_pair_and_sample_its_latency_readable_from_any_thr
     const loop_pair_stats* zero_to_one = nullptr;
     const loop_pair_stats* foreign_to_zero = nullptr;
     for (const loop_pair_stats& p : s.pairs) {
-        if (p.from == 0 && p.to == 1) zero_to_one = &p;
-        if (p.from == loop_pair_stats::foreign && p.to == 0) foreign_to_zero = &p;
+        if (p.from == 0 && p.to == 1)
+            zero_to_one = &p;
+        if (p.from == loop_pair_stats::foreign && p.to == 0)
+            foreign_to_zero = &p;
     }
     ASSERT_NE(zero_to_one, nullptr);
     ASSERT_NE(foreign_to_zero, nullptr);
@@ -139,7 +147,7 @@ TEST(runtime, stats_count_each_pair_and_sample_its_latency_readable_from_any_thr
 TEST(latency_histogram, quantiles_are_bucket_upper_bounds) {
     latency_histogram h;
     EXPECT_EQ(h.quantile_ns(0.5), 0u);
-    h.count[3] = 90;  // [8, 16) ns
+    h.count[3] = 90;   // [8, 16) ns
     h.count[10] = 10;  // [1024, 2048) ns
     h.samples = 100;
     EXPECT_EQ(h.quantile_ns(0.5), 16u);
@@ -155,7 +163,8 @@ std::size_t loop_thread_count() {
         std::ifstream comm(e.path() / "comm");
         std::string name;
         std::getline(comm, name);
-        if (name.rfind("corio-loop-", 0) == 0) ++n;
+        if (name.rfind("corio-loop-", 0) == 0)
+            ++n;
     }
     return n;
 }

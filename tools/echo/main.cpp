@@ -48,8 +48,9 @@ corio::task<void> serve(corio::runtime& rt, corio::sharded_server& srv, std::str
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: corio-echo [--backend io_uring|epoll|auto] [--host 127.0.0.1] "
-                         "[--port 7000] [--loops N]\n");
+    std::fprintf(stderr,
+                 "usage: corio-echo [--backend io_uring|epoll|auto] [--host 127.0.0.1] "
+                 "[--port 7000] [--loops N]\n");
     return 2;
 }
 

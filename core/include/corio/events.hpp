@@ -13,15 +13,6 @@
 // call_soon_threadsafe and friends (sync/).
 #pragma once
 
-#include <corio/clock.hpp>
-#include <corio/exceptions.hpp>
-#include <corio/stats.hpp>
-#include <corio/detail/backend.hpp>
-#include <corio/detail/callback_pool.hpp>
-#include <corio/detail/inbox_hook.hpp>
-#include <corio/detail/ready_queue.hpp>
-#include <corio/detail/timer_heap.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -34,6 +25,15 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <corio/clock.hpp>
+#include <corio/detail/backend.hpp>
+#include <corio/detail/callback_pool.hpp>
+#include <corio/detail/inbox_hook.hpp>
+#include <corio/detail/ready_queue.hpp>
+#include <corio/detail/timer_heap.hpp>
+#include <corio/exceptions.hpp>
+#include <corio/stats.hpp>
 
 namespace corio {
 
@@ -120,7 +120,8 @@ struct remote_cancel_state {
         return state.compare_exchange_strong(expected, claimed, std::memory_order_relaxed);
     }
     void release() noexcept {
-        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            delete this;
     }
 };
 }  // namespace detail
@@ -137,7 +138,8 @@ class threadsafe_handle {
 public:
     threadsafe_handle() noexcept = default;
     threadsafe_handle(const threadsafe_handle& o) noexcept : state_(o.state_) {
-        if (state_) state_->refs.fetch_add(1, std::memory_order_relaxed);  // an owner exists
+        if (state_)
+            state_->refs.fetch_add(1, std::memory_order_relaxed);  // an owner exists
     }
     threadsafe_handle(threadsafe_handle&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
     threadsafe_handle& operator=(threadsafe_handle o) noexcept {
@@ -145,13 +147,15 @@ public:
         return *this;
     }
     ~threadsafe_handle() {
-        if (state_) state_->release();
+        if (state_)
+            state_->release();
     }
 
     /// Keeps the callback from running; thread-safe. True if this call cancelled it, false if
     /// it had already run, started, been dropped or been cancelled.
     bool cancel() noexcept {
-        if (!state_) return false;
+        if (!state_)
+            return false;
         std::uint8_t expected = detail::remote_cancel_state::pending;
         return state_->state.compare_exchange_strong(
             expected, detail::remote_cancel_state::cancelled, std::memory_order_relaxed);
@@ -400,7 +404,7 @@ private:
     // Tasks (tasks.hpp): the running one, and every live scheduled one, intrusively linked.
     detail::task_base* current_task_ = nullptr;
     detail::task_base* last_task_step_ = nullptr;  // the last task that ran a step
-    std::string last_task_ended_;  // debug mode: that task's description, if it has ended
+    std::string last_task_ended_;            // debug mode: that task's description, if it has ended
     std::vector<detail::task_base*> tasks_;  // each task knows its index: O(1) unlink
     task_factory task_factory_;
     std::uint32_t task_ids_ = 0;
@@ -448,12 +452,11 @@ struct loop_access {
     static void report_dropped_callback(event_loop& loop) noexcept {
         loop.report_dropped_callback();
     }
-    static void check_usable(const event_loop& loop, const char* what) {
-        loop.check_usable(what);
-    }
+    static void check_usable(const event_loop& loop, const char* what) { loop.check_usable(what); }
     static void set_current_task(event_loop& loop, task_base* t) noexcept {
         loop.current_task_ = t;
-        if (t != nullptr) loop.last_task_step_ = t;  // for debug mode's stall reports
+        if (t != nullptr)
+            loop.last_task_step_ = t;  // for debug mode's stall reports
     }
     // A task's step begins or resumes: set_current_task(t) for a t known to be non-null,
     // without the test.
@@ -468,7 +471,8 @@ struct loop_access {
         return {h.rec_, static_cast<std::uint32_t>(h.key_)};
     }
     static void cancel_timer(event_loop& loop, callback_record* rec, std::uint32_t gen) noexcept {
-        if (rec != nullptr && rec->generation == gen) loop.cancel_record(rec);
+        if (rec != nullptr && rec->generation == gen)
+            loop.cancel_record(rec);
     }
     static const std::vector<task_base*>& tasks(event_loop& loop) noexcept { return loop.tasks_; }
     static std::uint32_t next_task_id(event_loop& loop) noexcept { return ++loop.task_ids_; }
@@ -498,8 +502,8 @@ handle event_loop::call_soon(F&& fn) {  // hot: no alloc in steady state
 
 template <class F>
 void event_loop::call_soon_threadsafe(F&& fn) {  // hot: no alloc for a callable <= 32 bytes
-    post_threadsafe(detail::remote_message(
-        [this, fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
+    post_threadsafe(
+        detail::remote_message([this, fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
             if (fate == detail::message_fate::run) {
                 fn();
             } else {
@@ -517,12 +521,15 @@ threadsafe_handle event_loop::call_soon_threadsafe(with_handle_t, F&& fn) {
         explicit message_ref(detail::remote_cancel_state* p) noexcept : s(p) {}
         message_ref(message_ref&& o) noexcept : s(std::exchange(o.s, nullptr)) {}
         ~message_ref() {
-            if (s) s->release();
+            if (s)
+                s->release();
         }
     };
-    post_threadsafe(detail::remote_message(
-        [this, ref = message_ref(state), fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
-            if (!ref.s->claim()) return;  // cancelled through its handle
+    post_threadsafe(
+        detail::remote_message([this, ref = message_ref(state),
+                                fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
+            if (!ref.s->claim())
+                return;  // cancelled through its handle
             if (fate == detail::message_fate::run) {
                 fn();
             } else {
@@ -558,8 +565,10 @@ timer_handle event_loop::call_later(std::chrono::duration<Rep, Period> delay, F&
     // Saturate instead of overflowing: a delay of centuries is "never" for a loop.
     constexpr auto limit = duration<double, std::nano>(static_cast<double>(INT64_MAX / 4));
     auto ns = duration_cast<duration<double, std::nano>>(delay);
-    if (ns > limit) ns = limit;
-    if (ns < -limit) ns = -limit;
+    if (ns > limit)
+        ns = limit;
+    if (ns < -limit)
+        ns = -limit;
     return schedule_timer(clock_->now_ns() + duration_cast<nanoseconds>(ns).count(),
                           std::forward<F>(fn), "call_later");
 }

@@ -3,8 +3,8 @@
 // event loop") is std::runtime_error with asyncio's message, as asyncio raises RuntimeError.
 #pragma once
 
-#include <stdexcept>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -86,9 +86,8 @@ public:
 class exception_group : public std::runtime_error {
 public:
     explicit exception_group(std::vector<std::exception_ptr> errors)
-        : std::runtime_error("unhandled errors in a task_group (" +
-                             std::to_string(errors.size()) + " sub-exception" +
-                             (errors.size() == 1 ? ")" : "s)")),
+        : std::runtime_error("unhandled errors in a task_group (" + std::to_string(errors.size()) +
+                             " sub-exception" + (errors.size() == 1 ? ")" : "s)")),
           exceptions(std::move(errors)) {}
     std::vector<std::exception_ptr> exceptions;
 };

@@ -6,10 +6,6 @@
 // call_soon, in the order they were added, as asyncio's __schedule_callbacks.
 #pragma once
 
-#include <corio/events.hpp>
-#include <corio/exceptions.hpp>
-#include <corio/detail/inline_function.hpp>
-
 #include <coroutine>
 #include <cstdint>
 #include <exception>
@@ -19,6 +15,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <corio/detail/inline_function.hpp>
+#include <corio/events.hpp>
+#include <corio/exceptions.hpp>
 
 namespace corio {
 
@@ -279,7 +279,8 @@ public:
     explicit future(event_loop& loop) : state_(new detail::future_state<T>(loop)) {}
 
     future(const future& other) noexcept : state_(other.state_) {
-        if (state_) state_->add_ref();
+        if (state_)
+            state_->add_ref();
     }
     future(future&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
     future& operator=(future other) noexcept {
@@ -287,7 +288,8 @@ public:
         return *this;
     }
     ~future() {
-        if (state_) state_->release();
+        if (state_)
+            state_->release();
     }
 
     bool valid() const noexcept { return state_ != nullptr; }
@@ -306,15 +308,10 @@ public:
 
     /// Completes the future and schedules its callbacks. invalid_state_error if done.
     template <class U = T>
-        requires(!std::is_void_v<T>)
-    void set_result(U&& value) {
+    requires(!std::is_void_v<T>) void set_result(U&& value) {
         state_->set_result(std::forward<U>(value));
     }
-    void set_result()
-        requires std::is_void_v<T>
-    {
-        state_->set_result();
-    }
+    void set_result() requires std::is_void_v<T> { state_->set_result(); }
 
     void set_exception(std::exception_ptr error) { state_->set_exception(std::move(error)); }
     template <class E>
@@ -355,9 +352,7 @@ private:
     friend detail::future_awaiter<U> operator co_await(future<U> f) noexcept;
 
     // Adopts a new reference to an existing state.
-    explicit future(detail::future_state<T>* state) noexcept : state_(state) {
-        state_->add_ref();
-    }
+    explicit future(detail::future_state<T>* state) noexcept : state_(state) { state_->add_ref(); }
 
     detail::future_state<T>* state_ = nullptr;
 };
@@ -384,7 +379,8 @@ T event_loop::run_until_done(Future& f) {
         throw;
     }
     f.remove_done_callback(id);
-    if (!f.done()) throw std::runtime_error("Event loop stopped before Future completed.");
+    if (!f.done())
+        throw std::runtime_error("Event loop stopped before Future completed.");
     if constexpr (std::is_void_v<T>) {
         f.result();
     } else {

@@ -4,11 +4,11 @@
 //     int main() { return corio::run(main_task()); }
 #pragma once
 
-#include <corio/events.hpp>
-#include <corio/tasks.hpp>
-
 #include <optional>
 #include <stdexcept>
+
+#include <corio/events.hpp>
+#include <corio/tasks.hpp>
 
 namespace corio {
 
@@ -20,8 +20,8 @@ void cancel_all_tasks(event_loop& loop);
 
 /// asyncio.run: creates a new loop (debug mode if `debug`, else CORIO_DEBUG), runs `main` to
 /// completion as a task, then cancels every remaining task and waits for them, shuts down the
-/// default executor, and closes the loop. Returns main's result or throws its exception. Throws std::runtime_error if a loop is
-/// already running in this thread.
+/// default executor, and closes the loop. Returns main's result or throws its exception. Throws
+/// std::runtime_error if a loop is already running in this thread.
 template <class T>
 T run(task<T> main, std::optional<bool> debug = std::nullopt) {
     if (detail::running_loop() != nullptr) {

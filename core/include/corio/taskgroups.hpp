@@ -13,11 +13,11 @@
 // and re-raised once they are done.
 #pragma once
 
-#include <corio/tasks.hpp>
-
 #include <exception>
 #include <string>
 #include <vector>
+
+#include <corio/tasks.hpp>
 
 namespace corio {
 

@@ -164,7 +164,8 @@ public:
         bool await_ready() const noexcept { return false; }
         std::coroutine_handle<> await_suspend(std::coroutine_handle<task_promise<T>> h) noexcept {
             task_promise<T>& p = h.promise();
-            if (!p.scheduled()) return p.continuation();  // back to the inline awaiter
+            if (!p.scheduled())
+                return p.continuation();  // back to the inline awaiter
             loop_access::set_current_task(p.loop(), nullptr);
             p.release();  // the running reference; may destroy this frame
             return std::noop_coroutine();
@@ -219,7 +220,8 @@ public:
 
     task() noexcept = default;
     task(const task& other) noexcept : p_(other.p_) {
-        if (p_) p_->add_ref();
+        if (p_)
+            p_->add_ref();
     }
     task(task&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
     task& operator=(task other) noexcept {
@@ -227,7 +229,8 @@ public:
         return *this;
     }
     ~task() {
-        if (p_) p_->release();
+        if (p_)
+            p_->release();
     }
 
     bool valid() const noexcept { return p_ != nullptr; }
@@ -277,7 +280,8 @@ private:
                 scheduled.await_suspend(h);
                 return std::noop_coroutine();
             }
-            if (p->started()) throw std::runtime_error("coroutine awaited twice");
+            if (p->started())
+                throw std::runtime_error("coroutine awaited twice");
             detail::task_base& outer = detail::awaiting_task(h);
             p->mark_started(outer.loop(), &outer);
             p->set_continuation(h);
@@ -377,7 +381,9 @@ detail::task_base* current_task();
 
 /// asyncio.sleep: suspends the calling task for `delay` seconds; sleep(0) yields exactly one
 /// loop iteration. NaN or infinity throw std::invalid_argument.
-inline detail::sleep_awaiter sleep(double delay) noexcept { return detail::sleep_awaiter(delay); }
+inline detail::sleep_awaiter sleep(double delay) noexcept {
+    return detail::sleep_awaiter(delay);
+}
 template <class Rep, class Period>
 detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
     return detail::sleep_awaiter(std::chrono::duration<double>(delay).count());
@@ -394,7 +400,8 @@ task<T> event_loop::create_task(task<T> coro, std::string name, std::source_loca
 
 template <class T>
 T event_loop::run_until_complete(task<T> t) {
-    if (!t.promise()->scheduled()) t = create_task(std::move(t));
+    if (!t.promise()->scheduled())
+        t = create_task(std::move(t));
     return run_until_done<T>(t);
 }
 

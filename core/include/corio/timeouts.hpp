@@ -8,9 +8,9 @@
 // `async with asyncio.timeout(...)`; a cancellation from anywhere else stays a cancellation.
 #pragma once
 
-#include <corio/tasks.hpp>
-
 #include <optional>
+
+#include <corio/tasks.hpp>
 
 namespace corio {
 
@@ -68,7 +68,9 @@ private:
 /// asyncio.timeout(delay): a scope whose deadline is `delay` seconds from now (nullopt: none).
 timeout_scope timeout(std::optional<double> delay);
 /// asyncio.timeout_at(when): a scope with an absolute deadline in loop time.
-inline timeout_scope timeout_at(std::optional<double> when) { return timeout_scope(when); }
+inline timeout_scope timeout_at(std::optional<double> when) {
+    return timeout_scope(when);
+}
 
 template <class Aw>
 task<detail::await_result_t<Aw>> timeout_scope::run(Aw aw) {

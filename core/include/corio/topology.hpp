@@ -22,8 +22,8 @@ struct cpu_info {
 
 /// Where each loop of a runtime runs.
 struct loop_plan {
-    std::vector<unsigned> cpus;  // loop i runs on cpus[i]
-    bool oversubscribed = false; // more loops than allowed CPUs: some share a CPU
+    std::vector<unsigned> cpus;   // loop i runs on cpus[i]
+    bool oversubscribed = false;  // more loops than allowed CPUs: some share a CPU
 };
 
 class topology {

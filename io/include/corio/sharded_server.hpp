@@ -11,13 +11,13 @@
 // No asyncio analogue: asyncio has one loop per process thread and no runtime of loops.
 #pragma once
 
-#include <corio/runtime.hpp>
-#include <corio/streams.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include <corio/runtime.hpp>
+#include <corio/streams.hpp>
 
 namespace corio {
 

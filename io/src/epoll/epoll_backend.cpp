@@ -24,7 +24,8 @@ constexpr std::uint32_t write_events = EPOLLOUT | EPOLLHUP | EPOLLERR;
 
 epoll_backend::epoll_backend() : events_(256) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd_ < 0) throw_errno("epoll_create1");
+    if (epoll_fd_ < 0)
+        throw_errno("epoll_create1");
     event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (event_fd_ < 0) {
         int saved = errno;
@@ -51,7 +52,8 @@ epoll_backend::~epoll_backend() {
 
 void epoll_backend::poll(std::chrono::nanoseconds timeout, completion_sink& done) {
     if (!finished_.empty()) {
-        for (io_op* op : finished_) done.push(*op);
+        for (io_op* op : finished_)
+            done.push(*op);
         finished_.clear();
         timeout = std::chrono::nanoseconds(0);  // something is ready: do not block
     }
@@ -63,7 +65,8 @@ void epoll_backend::poll(std::chrono::nanoseconds timeout, completion_sink& done
     }
     ++done.stats().polls;
     int n = wait(timeout);
-    for (int i = 0; i < n; ++i) dispatch(events_[static_cast<std::size_t>(i)], done);
+    for (int i = 0; i < n; ++i)
+        dispatch(events_[static_cast<std::size_t>(i)], done);
 }
 
 int epoll_backend::wait(std::chrono::nanoseconds timeout) noexcept {
@@ -92,7 +95,8 @@ int epoll_backend::wait(std::chrono::nanoseconds timeout) noexcept {
                          : static_cast<int>((timeout.count() + 999'999) / 1'000'000);
             n = ::epoll_wait(epoll_fd_, events_.data(), max_events, ms);
         }
-        if (n >= 0) return n;
+        if (n >= 0)
+            return n;
         // EINTR: a signal arrived; the loop iterates and polls again. EBADF and EINVAL
         // cannot happen with the descriptors this object owns.
         return 0;
@@ -110,14 +114,17 @@ void epoll_backend::dispatch(const epoll_event& ev, completion_sink& done) {
     // that starts its next recv in this iteration's step 5 finds its interest still there.
     const bool idle_read = ops.reader == nullptr && (ev.events & read_events) != 0;
     const bool idle_write = ops.writer == nullptr && (ev.events & write_events) != 0;
-    if ((ev.events & read_events) != 0 && ops.reader != nullptr) try_slot(ops.reader, done);
-    if ((ev.events & write_events) != 0 && ops.writer != nullptr) try_slot(ops.writer, done);
+    if ((ev.events & read_events) != 0 && ops.reader != nullptr)
+        try_slot(ops.reader, done);
+    if ((ev.events & write_events) != 0 && ops.writer != nullptr)
+        try_slot(ops.writer, done);
     if (!ops.sticky || idle_read || idle_write)
         set_interest(fd, wanted(ops));
 }
 
 void epoll_backend::try_slot(io_op*& slot, completion_sink& done) {
-    if (slot->try_now() == attempt::would_block) return;  // spurious readiness: keep waiting
+    if (slot->try_now() == attempt::would_block)
+        return;  // spurious readiness: keep waiting
     --waiting_;
     done.push(*std::exchange(slot, nullptr));
 }
@@ -143,8 +150,10 @@ void epoll_backend::start(io_op& op) {
         return;
     }
     const int fd = op.fd();
-    if (fd < 0) throw std::invalid_argument("io_op has no file descriptor");
-    if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+    if (fd < 0)
+        throw std::invalid_argument("io_op has no file descriptor");
+    if (static_cast<std::size_t>(fd) >= fds_.size())
+        fds_.resize(static_cast<std::size_t>(fd) + 1);
     fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
     if (ops.sticky && !op.forget_on_close && ops.reader == nullptr && ops.writer == nullptr) {
         forget(fd);  // maybe a new descriptor under an old number: register afresh
@@ -187,12 +196,15 @@ bool epoll_backend::awaits_readiness_first(const io_op& op) const noexcept {
 }
 
 void epoll_backend::cancel(io_op& op) noexcept {
-    if (op.state != op_state::submitted) return;
+    if (op.state != op_state::submitted)
+        return;
     const int fd = op.fd();
-    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size())
+        return;
     fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
     io_op** slot = ops.reader == &op ? &ops.reader : ops.writer == &op ? &ops.writer : nullptr;
-    if (slot == nullptr) return;  // finished already, waiting in finished_: keeps its result
+    if (slot == nullptr)
+        return;  // finished already, waiting in finished_: keeps its result
     cancel_slot(*slot);
     if (!ops.sticky)
         set_interest(fd, wanted(ops));  // a failure leaves stale interest,
@@ -238,7 +250,8 @@ std::uint32_t epoll_backend::wanted(const fd_ops& ops) noexcept {
 
 int epoll_backend::set_interest(int fd, std::uint32_t want) noexcept {
     fd_ops& ops = fds_[static_cast<std::size_t>(fd)];
-    if (want == ops.registered) return 0;
+    if (want == ops.registered)
+        return 0;
     epoll_event ev{};
     ev.events = want;
     ev.data.fd = fd;
@@ -247,7 +260,8 @@ int epoll_backend::set_interest(int fd, std::uint32_t want) noexcept {
         rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
     } else if (want == 0) {
         rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);
-        if (rc < 0 && (errno == EBADF || errno == ENOENT)) rc = 0;  // fd closed meanwhile
+        if (rc < 0 && (errno == EBADF || errno == ENOENT))
+            rc = 0;  // fd closed meanwhile
     } else {
         rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
         if (rc < 0 && errno == ENOENT) {
@@ -255,7 +269,8 @@ int epoll_backend::set_interest(int fd, std::uint32_t want) noexcept {
             rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
         }
     }
-    if (rc < 0) return errno;
+    if (rc < 0)
+        return errno;
     ops.registered = want;
     return 0;
 }

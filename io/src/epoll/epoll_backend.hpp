@@ -13,11 +13,11 @@
 // number may have been closed and reused without forget()).
 #pragma once
 
-#include <corio/detail/backend.hpp>
-
 #include <sys/epoll.h>
 
 #include <vector>
+
+#include <corio/detail/backend.hpp>
 
 namespace corio::detail {
 
@@ -57,9 +57,9 @@ private:
     int epoll_fd_ = -1;
     int event_fd_ = -1;  // the waker: written by any thread, read here
     bool have_pwait2_ = true;
-    std::size_t waiting_ = 0;         // ops registered for readiness
-    std::vector<io_op*> finished_;    // completed by start() or cancel(), delivered by poll()
-    std::vector<fd_ops> fds_;         // indexed by descriptor, as libuv's watchers
+    std::size_t waiting_ = 0;       // ops registered for readiness
+    std::vector<io_op*> finished_;  // completed by start() or cancel(), delivered by poll()
+    std::vector<fd_ops> fds_;       // indexed by descriptor, as libuv's watchers
     std::vector<epoll_event> events_;
 };
 

@@ -40,7 +40,8 @@ void msg_op::prep(io_uring_sqe& sqe) noexcept {
 
 attempt msg_op::try_now() noexcept {
     return nonblocking_attempt(result, [&] {
-        if (!sending_) msg.msg_namelen = sizeof addr;  // recvmsg shrinks it: reset per try
+        if (!sending_)
+            msg.msg_namelen = sizeof addr;  // recvmsg shrinks it: reset per try
         return sending_ ? ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
                         : ::recvmsg(fd_, &msg, MSG_DONTWAIT);
     });

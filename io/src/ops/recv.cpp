@@ -12,7 +12,8 @@ void recv_op::prep(io_uring_sqe& sqe) noexcept {
 }
 
 attempt recv_op::try_now() noexcept {
-    return nonblocking_attempt(result, [&] { return ::recv(fd_, buf_, len_, flags_ | MSG_DONTWAIT); });
+    return nonblocking_attempt(result,
+                               [&] { return ::recv(fd_, buf_, len_, flags_ | MSG_DONTWAIT); });
 }
 
 }  // namespace corio::detail

@@ -14,8 +14,8 @@ void send_op::prep(io_uring_sqe& sqe) noexcept {
 }
 
 attempt send_op::try_now() noexcept {
-    return nonblocking_attempt(result,
-                               [&] { return ::send(fd_, buf_, len_, MSG_NOSIGNAL | MSG_DONTWAIT); });
+    return nonblocking_attempt(
+        result, [&] { return ::send(fd_, buf_, len_, MSG_NOSIGNAL | MSG_DONTWAIT); });
 }
 
 }  // namespace corio::detail

@@ -76,7 +76,7 @@ private:
     std::size_t in_flight_ = 0;
     io_op* in_flight_list_ = nullptr;  // the same ops, through io_op::backend_prev/next
     bool cancel_any_ = true;           // until the kernel answers -EINVAL (before 5.19)
-    std::vector<fd_ops> fds_;  // indexed by descriptor
+    std::vector<fd_ops> fds_;          // indexed by descriptor
     // Cancels that found the SQ full and could not submit to make room; queued by the next
     // poll() before it enters the kernel. Capacity reserved by start(): cancel() never
     // allocates.

@@ -10,12 +10,6 @@
 // plans with is core's (<corio/topology.hpp>).
 #pragma once
 
-#include <corio/concurrent_future.hpp>
-#include <corio/events.hpp>
-#include <corio/runtime_stats.hpp>
-#include <corio/threads.hpp>
-#include <corio/topology.hpp>
-
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -24,6 +18,12 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <corio/concurrent_future.hpp>
+#include <corio/events.hpp>
+#include <corio/runtime_stats.hpp>
+#include <corio/threads.hpp>
+#include <corio/topology.hpp>
 
 namespace corio {
 
@@ -77,8 +77,10 @@ public:
     template <class F>
     task<void> invoke_on_all(F fn) {
         std::vector<future<submit_result_t<F>>> pending;
-        for (std::size_t i = 0; i < size(); ++i) pending.push_back(submit_to(i, fn));
-        for (auto& f : pending) co_await f;
+        for (std::size_t i = 0; i < size(); ++i)
+            pending.push_back(submit_to(i, fn));
+        for (auto& f : pending)
+            co_await f;
     }
 
     /// Seastar's map_reduce: mapper() on every loop, folded with reduce(acc, value) in loop
@@ -86,8 +88,10 @@ public:
     template <class Map, class T, class Reduce>
     task<T> map_reduce(Map mapper, T initial, Reduce reduce) {
         std::vector<future<submit_result_t<Map>>> pending;
-        for (std::size_t i = 0; i < size(); ++i) pending.push_back(submit_to(i, mapper));
-        for (auto& f : pending) initial = reduce(std::move(initial), co_await f);
+        for (std::size_t i = 0; i < size(); ++i)
+            pending.push_back(submit_to(i, mapper));
+        for (auto& f : pending)
+            initial = reduce(std::move(initial), co_await f);
         co_return initial;
     }
 

@@ -10,14 +10,14 @@
 // as the message itself, and a sampled histogram has the same shape.
 #pragma once
 
-#include <corio/stats.hpp>
-
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <corio/stats.hpp>
 
 namespace corio {
 
@@ -84,15 +84,15 @@ public:
 
 private:
     struct alignas(64) receiver {
-        std::vector<stat_counter> received;            // by sender, [0, n]
-        std::vector<stat_counter> histogram;           // by sender: buckets, samples, sum
+        std::vector<stat_counter> received;   // by sender, [0, n]
+        std::vector<stat_counter> histogram;  // by sender: buckets, samples, sum
     };
     static constexpr std::size_t row = latency_histogram::buckets + 2;
 
     std::size_t loops_;
-    std::vector<stat_counter> sent_;                      // [from * n + to], from < n
+    std::vector<stat_counter> sent_;                        // [from * n + to], from < n
     std::vector<std::atomic<std::uint64_t>> foreign_sent_;  // by target
-    std::vector<receiver> receivers_;                     // by target
+    std::vector<receiver> receivers_;                       // by target
 };
 
 }  // namespace detail

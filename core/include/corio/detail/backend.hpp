@@ -8,21 +8,21 @@
 // rings) and nothing else; ops are owned by the coroutine frames that await them.
 #pragma once
 
-#include <corio/detail/io_op.hpp>
-#include <corio/detail/ready_queue.hpp>
-#include <corio/stats.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <string_view>
 
+#include <corio/detail/io_op.hpp>
+#include <corio/detail/ready_queue.hpp>
+#include <corio/stats.hpp>
+
 namespace corio::detail {
 
 struct backend_caps {
-    bool native_files = false;      // file I/O without the executor
+    bool native_files = false;  // file I/O without the executor
     bool multishot_accept = false;
     bool provided_buffers = false;
-    bool msg_ring = false;          // ring-to-ring wake-ups
+    bool msg_ring = false;  // ring-to-ring wake-ups
 };
 
 // Where a backend delivers finished operations: they become ready entries of the loop, to

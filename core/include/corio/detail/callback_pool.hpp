@@ -3,11 +3,11 @@
 // released records go to a free list, so a steady state allocates nothing.
 #pragma once
 
-#include <corio/detail/inline_function.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include <corio/detail/inline_function.hpp>
 
 namespace corio::detail {
 
@@ -44,7 +44,8 @@ public:
 
     template <class F>
     callback_record* acquire(F&& fn, record_state state) {  // hot: no alloc in steady state
-        if (free_ == nullptr) grow();
+        if (free_ == nullptr)
+            grow();
         callback_record* rec = free_;
         callback_record* next = rec->next_free;
         try {

@@ -21,9 +21,8 @@ public:
     inline_function() noexcept = default;
 
     template <class F>
-        requires(!std::is_same_v<std::decay_t<F>, inline_function> &&
-                 std::is_invocable_v<std::decay_t<F>&, Args...>)
-    explicit inline_function(F&& f) {
+    requires(!std::is_same_v<std::decay_t<F>, inline_function> &&
+             std::is_invocable_v<std::decay_t<F>&, Args...>) explicit inline_function(F&& f) {
         emplace(std::forward<F>(f));
     }
 
@@ -65,7 +64,8 @@ public:
     }
 
     void reset() noexcept {
-        if (ops_ != nullptr) std::exchange(ops_, nullptr)->destroy(buf_);
+        if (ops_ != nullptr)
+            std::exchange(ops_, nullptr)->destroy(buf_);
     }
 
 private:
@@ -73,12 +73,14 @@ private:
         void (*call)(void*, Args...);
         void (*call_once)(void*, Args...);
         void (*destroy)(void*) noexcept;
-        void (*relocate)(void* from, void* to) noexcept;  // move-construct into `to`, destroy `from`
+        void (*relocate)(void* from,
+                         void* to) noexcept;  // move-construct into `to`, destroy `from`
     };
 
     template <class F>
-    static constexpr bool fits_inline = sizeof(F) <= Capacity && alignof(F) <= alignof(void*) &&
-                                        std::is_nothrow_move_constructible_v<F>;
+    static constexpr bool fits_inline =
+        sizeof(F) <= Capacity &&
+        alignof(F) <= alignof(void*) && std::is_nothrow_move_constructible_v<F>;
 
     template <class F>
     struct inline_ops {
@@ -114,7 +116,8 @@ private:
     };
 
     void take(inline_function& other) noexcept {
-        if (other.ops_ == nullptr) return;
+        if (other.ops_ == nullptr)
+            return;
         other.ops_->relocate(other.buf_, buf_);
         ops_ = std::exchange(other.ops_, nullptr);
     }

@@ -9,14 +9,14 @@
 // callback slot is skipped when reached.
 #pragma once
 
-#include <corio/detail/callback_pool.hpp>
-#include <corio/detail/inline_function.hpp>
-
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
+
+#include <corio/detail/callback_pool.hpp>
+#include <corio/detail/inline_function.hpp>
 
 namespace corio::detail {
 
@@ -80,7 +80,8 @@ public:
 
     // The callback slot at `position` if it has not been popped yet, else null.
     ready_slot* pending_callback(std::uint64_t position) noexcept {
-        if (position < head_ || position >= tail_) return nullptr;
+        if (position < head_ || position >= tail_)
+            return nullptr;
         ready_slot& s = slots_[position & mask_];
         return s.entry.bits == 0 ? &s : nullptr;
     }

@@ -3,14 +3,14 @@
 // holds the whole task: creating one is one allocation.
 #pragma once
 
-#include <corio/futures.hpp>
-
 #include <coroutine>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <source_location>
 #include <string>
+
+#include <corio/futures.hpp>
 
 namespace corio::detail {
 

@@ -22,7 +22,9 @@ namespace detail {
 // combinator may return early (first error, timeout, cancellation) without leaving a callback
 // that points into a dead coroutine frame. Per child it stores nothing but the registration
 // inside the child; once every callback has run, destruction touches no child.
-inline task_base& state_of(task_base* t) noexcept { return *t; }
+inline task_base& state_of(task_base* t) noexcept {
+    return *t;
+}
 template <class T>
 task_base& state_of(task<T>& t) noexcept {
     return *t.promise();
@@ -91,7 +93,8 @@ private:
 template <class T>
 void ensure_scheduled(std::vector<task<T>>& children, event_loop& loop) {
     for (task<T>& c : children) {
-        if (!c.promise()->scheduled()) c = loop.create_task(std::move(c));
+        if (!c.promise()->scheduled())
+            c = loop.create_task(std::move(c));
     }
 }
 
@@ -174,7 +177,8 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
     try {
         co_await state.wake.fut;
     } catch (const cancelled_error&) {
-        for (task<T>& c : children) c.cancel();
+        for (task<T>& c : children)
+            c.cancel();
         throw;
     }
     // Woken by the last child with none failed, every child is done and fine: nothing to look
@@ -190,7 +194,8 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
     } else {
         std::vector<T> results;
         results.reserve(children.size());
-        for (task<T>& c : children) results.push_back(std::move(c.result()));
+        for (task<T>& c : children)
+            results.push_back(std::move(c.result()));
         co_return results;
     }
 }
@@ -200,7 +205,8 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
 template <class... Ts>
 task<std::tuple<detail::value_or_monostate_t<Ts>...>> gather(task<Ts>... children) {
     event_loop& loop = get_running_loop();
-    ((children.promise()->scheduled() ? void() : void(children = loop.create_task(std::move(children)))),
+    ((children.promise()->scheduled() ? void()
+                                      : void(children = loop.create_task(std::move(children)))),
      ...);
     std::array<detail::task_base*, sizeof...(Ts)> bases{children.promise()...};
     struct progress {
@@ -221,7 +227,8 @@ task<std::tuple<detail::value_or_monostate_t<Ts>...>> gather(task<Ts>... childre
         throw;
     }
     for (detail::task_base* b : bases) {
-        if (detail::failed(*b)) b->check_result();  // rethrows the first failure, in order
+        if (detail::failed(*b))
+            b->check_result();  // rethrows the first failure, in order
     }
     co_return std::tuple<detail::value_or_monostate_t<Ts>...>{detail::take_result(children)...};
 }
@@ -261,7 +268,8 @@ task<std::vector<outcome<T>>> gather(std::vector<task<T>> children, return_excep
         try {
             co_await state.wake.fut;
         } catch (const cancelled_error&) {
-            for (task<T>& c : children) c.cancel();
+            for (task<T>& c : children)
+                c.cancel();
             throw;
         }
     }
@@ -297,7 +305,8 @@ struct wait_result {
 template <class T>
 task<wait_result<T>> wait(std::vector<task<T>> tasks, std::optional<double> timeout = std::nullopt,
                           return_when when = return_when::all_completed) {
-    if (tasks.empty()) throw std::invalid_argument("Set of Tasks/Futures is empty.");
+    if (tasks.empty())
+        throw std::invalid_argument("Set of Tasks/Futures is empty.");
     event_loop& loop = get_running_loop();
     detail::ensure_scheduled(tasks, loop);
     struct progress {
@@ -306,7 +315,8 @@ task<wait_result<T>> wait(std::vector<task<T>> tasks, std::optional<double> time
         std::size_t remaining;
         future<void> wake;
         void child_done(std::size_t i) {
-            if (wake.done()) return;
+            if (wake.done())
+                return;
             --remaining;
             bool error = !tasks[i].cancelled() && tasks[i].exception() != nullptr;
             if (remaining == 0 || when == return_when::first_completed ||
@@ -319,19 +329,25 @@ task<wait_result<T>> wait(std::vector<task<T>> tasks, std::optional<double> time
     std::size_t done_now = 0;
     bool satisfied = false;
     for (task<T>& t : tasks) {
-        if (!t.done()) continue;
+        if (!t.done())
+            continue;
         ++done_now;
-        if (when == return_when::first_completed) satisfied = true;
-        if (when == return_when::first_exception && !t.cancelled() && t.exception()) satisfied = true;
+        if (when == return_when::first_completed)
+            satisfied = true;
+        if (when == return_when::first_exception && !t.cancelled() && t.exception())
+            satisfied = true;
     }
-    if (done_now == tasks.size()) satisfied = true;
+    if (done_now == tasks.size())
+        satisfied = true;
     if (!satisfied) {
         // Every task's callback runs once, also for tasks already done.
         detail::child_watch<std::vector<task<T>>, progress> watch(tasks, state);
         timer_handle timer;
-        if (timeout) timer = loop.call_later(*timeout, [w = state.wake]() mutable {
-            if (!w.done()) w.set_result();
-        });
+        if (timeout)
+            timer = loop.call_later(*timeout, [w = state.wake]() mutable {
+                if (!w.done())
+                    w.set_result();
+            });
         try {
             co_await state.wake;
         } catch (...) {
@@ -341,7 +357,8 @@ task<wait_result<T>> wait(std::vector<task<T>> tasks, std::optional<double> time
         timer.cancel();
     }
     wait_result<T> out;
-    for (task<T>& t : tasks) (t.done() ? out.done : out.pending).push_back(std::move(t));
+    for (task<T>& t : tasks)
+        (t.done() ? out.done : out.pending).push_back(std::move(t));
     co_return out;
 }
 
@@ -359,7 +376,8 @@ public:
     explicit as_completed(std::vector<task<T>> tasks, std::optional<double> timeout = std::nullopt)
         : tasks_(std::move(tasks)), loop_(get_running_loop()) {
         detail::ensure_scheduled(tasks_, loop_);
-        if (timeout) deadline_ = loop_.time() + *timeout;
+        if (timeout)
+            deadline_ = loop_.time() + *timeout;
         watch_.emplace(tasks_, *this);
     }
     as_completed(const as_completed&) = delete;
@@ -368,13 +386,16 @@ public:
     bool has_next() const noexcept { return handed_out_ < tasks_.size(); }
 
     task<task<T>> next() {
-        if (!has_next()) throw std::out_of_range("as_completed: no more tasks");
+        if (!has_next())
+            throw std::out_of_range("as_completed: no more tasks");
         if (finished_.empty()) {
             wake_ = loop_.create_future();
             timer_handle timer;
-            if (deadline_) timer = loop_.call_at(*deadline_, [w = wake_]() mutable {
-                if (!w.done()) w.set_result();
-            });
+            if (deadline_)
+                timer = loop_.call_at(*deadline_, [w = wake_]() mutable {
+                    if (!w.done())
+                        w.set_result();
+                });
             try {
                 co_await wake_;
             } catch (...) {
@@ -382,7 +403,8 @@ public:
                 throw;
             }
             timer.cancel();
-            if (finished_.empty()) throw timeout_error();
+            if (finished_.empty())
+                throw timeout_error();
         }
         ++handed_out_;
         std::size_t i = finished_.front();
@@ -392,7 +414,8 @@ public:
 
     void child_done(std::size_t i) {
         finished_.push_back(i);
-        if (wake_.valid() && !wake_.done()) wake_.set_result();
+        if (wake_.valid() && !wake_.done())
+            wake_.set_result();
     }
 
 private:
@@ -402,7 +425,8 @@ private:
     std::deque<std::size_t> finished_;
     std::size_t handed_out_ = 0;
     future<void> wake_;
-    std::optional<detail::child_watch<std::vector<task<T>>, as_completed>> watch_;  // last: detaches first
+    std::optional<detail::child_watch<std::vector<task<T>>, as_completed>>
+        watch_;  // last: detaches first
 };
 
 /// asyncio.shield: a future that follows `inner` (scheduled if it is a coroutine), except that
@@ -411,11 +435,13 @@ private:
 template <class T>
 future<T> shield(task<T> inner) {
     event_loop& loop = get_running_loop();
-    if (!inner.promise()->scheduled()) inner = loop.create_task(std::move(inner));
+    if (!inner.promise()->scheduled())
+        inner = loop.create_task(std::move(inner));
     future<T> outer = loop.create_future<T>();
-    inner.promise()->add_done_callback(detail::future_state_base::done_fn(
-        [outer](detail::future_state_base& s) mutable {
-            if (outer.done()) return;  // the outer was cancelled; the inner ran on regardless
+    inner.promise()->add_done_callback(
+        detail::future_state_base::done_fn([outer](detail::future_state_base& s) mutable {
+            if (outer.done())
+                return;  // the outer was cancelled; the inner ran on regardless
             auto& p = static_cast<detail::task_promise<T>&>(s);
             if (p.cancelled()) {
                 outer.cancel();

@@ -4,10 +4,10 @@
 // compact() drops cancelled entries when they dominate the heap.
 #pragma once
 
-#include <corio/detail/callback_pool.hpp>
-
 #include <cstdint>
 #include <vector>
+
+#include <corio/detail/callback_pool.hpp>
 
 namespace corio::detail {
 

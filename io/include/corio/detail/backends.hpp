@@ -2,11 +2,11 @@
 // backend in particular. Not API.
 #pragma once
 
-#include <corio/events.hpp>
-#include <corio/detail/backend.hpp>
-
 #include <memory>
 #include <system_error>
+
+#include <corio/detail/backend.hpp>
+#include <corio/events.hpp>
 
 namespace corio::detail {
 

@@ -26,8 +26,10 @@ attempt nonblocking_attempt(int& result, Syscall&& syscall) noexcept {
             result = static_cast<int>(n);
             return attempt::done;
         }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return attempt::would_block;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return attempt::would_block;
         result = -errno;
         return attempt::done;
     }
