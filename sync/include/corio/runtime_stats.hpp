@@ -51,7 +51,10 @@ struct loop_pair_stats {
 struct runtime_stats {
     std::vector<loop_stats> loops;
     std::vector<loop_pair_stats> pairs;  // only the pairs that carried a message
-    /// Two tables, one row per loop and one per pair, as fixed-width text.
+    /// Two tables, one row per loop and one per pair, as fixed-width text. busy% is the time
+    /// a loop spent outside blocking polls; on io_uring the kernel does the sockets' work
+    /// inside the wait (deferred task work), so an io_uring loop looks idler than an epoll
+    /// loop doing the same work.
     std::string table() const;
 };
 
