@@ -17,11 +17,18 @@
 namespace corio {
 namespace {
 
-runtime::options two_loops() {
-    runtime::options o;
-    o.loops = 2;
-    return o;
-}
+// Every multi-loop test runs on 2 loops and on 4, which on this 2-CPU machine share CPUs
+// (oversubscription must not change any rule). The tests use loops 0 and 1.
+class across_loops : public testing::TestWithParam<std::size_t> {
+protected:
+    runtime::options loops() const {
+        runtime::options o;
+        o.loops = GetParam();
+        return o;
+    }
+};
+using run_on_test = across_loops;
+using task_group_across_loops = across_loops;
 
 task<std::size_t> where_am_i() {
     co_return *runtime::this_loop_index();
@@ -68,8 +75,8 @@ task<void> started_in_time(event& e) {
     co_await wait_for(wait(e), 10.0 * test::timeout_multiplier());
 }
 
-TEST(run_on, returns_the_remote_result_or_exception) {
-    runtime rt(two_loops());
+TEST_P(run_on_test, returns_the_remote_result_or_exception) {
+    runtime rt(loops());
     auto main = [](runtime& rt) -> task<void> {
         EXPECT_EQ(co_await run_on(rt.loop(1), where_am_i()), 1u);
         EXPECT_EQ(co_await run_on(rt.loop(0), where_am_i()), 0u);
@@ -78,8 +85,8 @@ TEST(run_on, returns_the_remote_result_or_exception) {
     rt.run(main(rt));
 }
 
-TEST(run_on, cancelling_the_caller_cancels_the_remote_task_and_waits_for_its_end) {
-    runtime rt(two_loops());
+TEST_P(run_on_test, cancelling_the_caller_cancels_the_remote_task_and_waits_for_its_end) {
+    runtime rt(loops());
     std::atomic<int> cleaned{0};
     auto main = [](runtime& rt, std::atomic<int>& cleaned) -> task<void> {
         event started;
@@ -94,8 +101,8 @@ TEST(run_on, cancelling_the_caller_cancels_the_remote_task_and_waits_for_its_end
     rt.run(main(rt, cleaned));
 }
 
-TEST(run_on, a_remote_task_that_swallows_the_cancellation_returns_its_value) {
-    runtime rt(two_loops());
+TEST_P(run_on_test, a_remote_task_that_swallows_the_cancellation_returns_its_value) {
+    runtime rt(loops());
     std::atomic<int> cleaned{0};
     auto main = [](runtime& rt, std::atomic<int>& cleaned) -> task<void> {
         event started;
@@ -121,8 +128,8 @@ TEST(run_on, bad_input_is_refused_at_the_call) {
     loop.run_until_complete(main(closed));
 }
 
-TEST(task_group_across_loops, children_run_on_their_loops_and_the_group_waits_for_them) {
-    runtime rt(two_loops());
+TEST_P(task_group_across_loops, children_run_on_their_loops_and_the_group_waits_for_them) {
+    runtime rt(loops());
     auto main = [](runtime& rt) -> task<void> {
         std::vector<task<std::size_t>> children;
         co_await task_group::run([&](task_group& tg) -> task<void> {
@@ -140,8 +147,8 @@ TEST(task_group_across_loops, children_run_on_their_loops_and_the_group_waits_fo
     rt.run(main(rt));
 }
 
-TEST(task_group_across_loops, a_failure_cancels_the_siblings_on_every_loop_and_waits_for_them) {
-    runtime rt(two_loops());
+TEST_P(task_group_across_loops, a_failure_cancels_the_siblings_on_every_loop_and_waits_for_them) {
+    runtime rt(loops());
     std::atomic<int> cleaned{0};
     auto main = [](runtime& rt, std::atomic<int>& cleaned) -> task<void> {
         event started0, started1;
@@ -165,8 +172,8 @@ TEST(task_group_across_loops, a_failure_cancels_the_siblings_on_every_loop_and_w
     rt.run(main(rt, cleaned));
 }
 
-TEST(task_group_across_loops, errors_from_several_loops_come_back_together) {
-    runtime rt(two_loops());
+TEST_P(task_group_across_loops, errors_from_several_loops_come_back_together) {
+    runtime rt(loops());
     auto main = [](runtime& rt) -> task<void> {
         std::atomic<int> arrived{0};
         try {
@@ -183,8 +190,8 @@ TEST(task_group_across_loops, errors_from_several_loops_come_back_together) {
     rt.run(main(rt));
 }
 
-TEST(task_group_across_loops, a_deadline_applies_to_the_whole_group) {
-    runtime rt(two_loops());
+TEST_P(task_group_across_loops, a_deadline_applies_to_the_whole_group) {
+    runtime rt(loops());
     std::atomic<int> cleaned{0};
     auto main = [](runtime& rt, std::atomic<int>& cleaned) -> task<void> {
         event started0, started1;
@@ -201,6 +208,12 @@ TEST(task_group_across_loops, a_deadline_applies_to_the_whole_group) {
     };
     rt.run(main(rt, cleaned));
 }
+
+std::string loops_label(const testing::TestParamInfo<std::size_t>& info) {
+    return std::to_string(info.param) + "_loops";
+}
+INSTANTIATE_TEST_SUITE_P(loops, run_on_test, testing::Values(2u, 4u), loops_label);
+INSTANTIATE_TEST_SUITE_P(loops, task_group_across_loops, testing::Values(2u, 4u), loops_label);
 
 }  // namespace
 }  // namespace corio
