@@ -51,11 +51,15 @@ task<int> fail_together(std::atomic<int>& arrived) {
 
 // Blocks until cancelled, telling `home` (an event of the caller's loop) that it started;
 // after the cancellation it still needs a loop iteration of clean-up before `cleaned` is set.
+// The signal is posted without awaiting, in the same step that suspends in the sleep: a
+// cancellation sent once the caller sees it finds the task inside the try. (Awaiting the
+// signal's round trip instead would let the cancel land as the task resumes from that await,
+// outside the try, and the task would end cancelled with no clean-up, as asyncio's would.)
 task<int> wait_for_cancel(event_loop& home, event& started, std::atomic<int>& cleaned,
                           int swallow_with = -1) {
-    co_await submit_to(home, [&started] { started.set(); });
     bool cancelled = false;
     try {
+        home.call_soon_threadsafe([&started] { started.set(); });
         co_await sleep(3600);
     } catch (const cancelled_error&) {
         cancelled = true;
