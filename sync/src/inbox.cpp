@@ -134,7 +134,7 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
     }
     stats_->inbox_messages += total;
     if (total != 0)
-        last_message_at_ = std::chrono::steady_clock::now();
+        blocks_since_message_ = 0;
     return total;
 }
 
@@ -161,8 +161,11 @@ bool inbox::idle_poll_for(std::chrono::nanoseconds window) noexcept {
 }
 
 bool inbox::prepare_to_block(std::chrono::nanoseconds timeout) noexcept {
-    if (idle_poll_.count() > 0 && std::chrono::steady_clock::now() - last_message_at_ <
-                                      idle_poll_ * idle_poll_recency_factor) {
+    // Counts up to idle_poll_recency and stays there until the next message.
+    const bool recent = blocks_since_message_ < idle_poll_recency;
+    if (recent)
+        ++blocks_since_message_;
+    if (idle_poll_.count() > 0 && recent) {
         const std::chrono::nanoseconds window =
             timeout.count() < 0 ? idle_poll_ : std::min(idle_poll_, timeout);
         if (idle_poll_for(window))

@@ -13,11 +13,11 @@
 // - Idle polling lives in prepare_to_block(): before announcing sleep, the loop spins on the
 //   queue's approximate size for min(idle_poll, poll timeout). A message found there costs
 //   neither the sleeping_ RMWs nor a wake-up syscall. Time spent is in loop_stats.
-//   It is adaptive: the loop polls only if a message arrived within the last
-//   idle_poll_recency_factor polling windows. A loop that serves sockets and never hears from
-//   another thread (an echo server) would otherwise burn one window per wake-up: measured,
-//   a quarter of such a server's CPU time. A loop in a cross-thread conversation keeps
-//   polling, since its messages keep coming.
+//   It is adaptive: the loop polls only if a message arrived within its last
+//   idle_poll_recency blocking polls. A loop that serves sockets and never hears from another
+//   thread (an echo server) would otherwise burn one window per wake-up: measured, a quarter
+//   of such a server's CPU time. A loop in a cross-thread conversation keeps polling, since
+//   its messages keep coming. Counted in polls, not time: no clock read on the drain path.
 // - The loop's default executor (run_in_executor(nullptr, ...)) is owned here, because core
 //   cannot name sync's types.
 #pragma once
@@ -80,8 +80,8 @@ private:
     moodycamel::ConsumerToken consumer_;  // loop thread only
     loop_stats* stats_ = nullptr;
     std::chrono::nanoseconds idle_poll_;
-    static constexpr int idle_poll_recency_factor = 10;
-    std::chrono::steady_clock::time_point last_message_at_{};  // the last drain that found some
+    static constexpr unsigned idle_poll_recency = 10;
+    unsigned blocks_since_message_ = idle_poll_recency;  // blocking polls since a drain found some
     const std::uint64_t serial_;  // never reused: keys the producers' token caches
 
     std::mutex tokens_mutex_;  // guards tokens_ (rare: one token per producer thread)
