@@ -65,10 +65,12 @@ inline void post_remote_cancel(event_loop& target, std::shared_ptr<remote_task_l
          }));
 }
 
+// Starts `coro` as a task of `target`, whose outcome completes `outcome` through the caller's
+// inbox. A plain function, not part of the coroutine below: gcc 12 mishandles a lambda that
+// captures a coroutine's parameters inside the coroutine's body (see BUILD.md).
 template <class T>
-task<T> run_on(event_loop& caller, event_loop& target, task<T> coro) {
-    auto link = std::make_shared<remote_task_link>();
-    future<T> outcome = caller.create_future<T>();
+void post_remote_start(event_loop& target, const std::shared_ptr<remote_task_link>& link,
+                       task<T> coro, future<T>& outcome) {
     post(target, remote_message([link, coro = std::move(coro),
                                  p = remote_promise<T>(outcome)](message_fate fate) mutable {
              if (fate == message_fate::dropped) {
@@ -84,6 +86,13 @@ task<T> run_on(event_loop& caller, event_loop& target, task<T> coro) {
                  p.set_exception(std::current_exception());
              }
          }));
+}
+
+template <class T>
+task<T> run_on(event_loop& caller, event_loop& target, task<T> coro) {
+    auto link = std::make_shared<remote_task_link>();
+    future<T> outcome = caller.create_future<T>();
+    post_remote_start(target, link, std::move(coro), outcome);
     // Await the outcome without ever cancelling it: each wait is on a fresh signal future, so
     // a cancellation of this task cancels the signal, is forwarded to the remote task, and the
     // wait goes on until the remote task has really ended.
