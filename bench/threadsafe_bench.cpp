@@ -6,6 +6,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <corio/detail/cache_line.hpp>
 #include <corio/threads.hpp>
 
 namespace {
@@ -16,14 +17,17 @@ constexpr std::int64_t flood_batch = 1000;
 // messages run. wakeups_per_msg comes from the loop's own counters.
 void BM_threadsafe_flood(benchmark::State& state) {
     corio::event_loop loop;
-    struct shared {
+    // On cache lines of its own: the loop writes it with every message, and a neighbour the
+    // producer reads (the loop's fields, `total`) would bounce with it. The raw baseline keeps
+    // its counters in registers.
+    struct alignas(corio::detail::cache_line_size) shared {
         std::atomic<std::int64_t> consumed{0};
         std::int64_t done = 0;  // loop thread only
         std::int64_t target = 0;
         std::uint64_t sum = 0;
     } s;
     const std::int64_t total = static_cast<std::int64_t>(state.max_iterations) * flood_batch;
-    std::thread producer([&] {
+    std::thread producer([&s, &loop, total] {
         for (std::int64_t i = 0; i < total; ++i) {
             if ((i & 1023) == 0) {
                 while (i - s.consumed.load(std::memory_order_relaxed) > 65536)

@@ -5,6 +5,8 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include <corio/detail/cpu_relax.hpp>
 #include <corio/detail/inbox.hpp>
@@ -30,6 +32,21 @@ struct remote_entry {
 };
 static_assert(sizeof(remote_entry) <= inline_function_capacity);
 
+// moodycamel's bulk dequeue writes through an output iterator: this one constructs each
+// message's ready-queue entry in its slot, so a drained message is moved once, from the queue's
+// block into the slot it runs from. The caller reserves the room first, so no push allocates
+// (or throws) while moodycamel is mid-dequeue.
+struct into_ready_queue {
+    event_loop* loop;
+    into_ready_queue& operator*() noexcept { return *this; }
+    into_ready_queue& operator++() noexcept { return *this; }
+    into_ready_queue operator++(int) noexcept { return *this; }
+    into_ready_queue& operator=(remote_message&& m) noexcept {
+        loop_access::emplace_callback<remote_entry>(*loop, std::move(m));
+        return *this;
+    }
+};
+
 constexpr std::size_t batch_size = 64;
 // An iteration takes at most this many messages, so that a flood cannot keep one iteration
 // from reaching its poll and timers; the rest waits one iteration.
@@ -52,30 +69,102 @@ std::chrono::nanoseconds idle_poll_from_environment() {
     return std::chrono::microseconds(us);
 }
 
-// A producer thread's tokens, by target inbox serial. Small and thread-local: a miss asks
-// the target for a new token (which it owns), so an evicted entry costs one more token.
-struct token_cache {
+// Live inboxes by serial, for the thread-exit hook below: a slot goes back to its inbox only
+// if the inbox still lives. Never destroyed, so that threads exiting after static destruction
+// began (or main's thread_locals, destroyed first) still find it.
+struct live_inboxes {
+    std::mutex mutex;
+    std::unordered_map<std::uint64_t, inbox*> by_serial;
+};
+live_inboxes& registry() {
+    static live_inboxes* r = new live_inboxes;
+    return *r;
+}
+
+// A thread's producer slots, by target inbox serial: direct-mapped for the common case (a
+// thread posts to fewer than 64 loops; serials are consecutive), with an overflow list for
+// collisions. Entries of dead inboxes are never matched (serials are not reused) and are
+// pruned when a new entry is added.
+struct slot_cache {
     struct entry {
         std::uint64_t serial = 0;
-        moodycamel::ProducerToken* token = nullptr;
+        inbox::producer_slot* slot = nullptr;
     };
-    std::array<entry, 8> entries{};
-    unsigned victim = 0;
+    static constexpr std::size_t direct_size = 64;
+    std::array<entry, direct_size> direct{};
+    std::vector<entry> overflow;
+
+    inbox::producer_slot* find(std::uint64_t serial) const noexcept {
+        const entry& e = direct[serial % direct_size];
+        if (e.serial == serial) [[likely]]
+            return e.slot;
+        for (const entry& o : overflow) {
+            if (o.serial == serial)
+                return o.slot;
+        }
+        return nullptr;
+    }
+
+    // With the registry locked (a dead entry's serial is not in it).
+    void add(std::uint64_t serial, inbox::producer_slot* slot,
+             const std::unordered_map<std::uint64_t, inbox*>& live) {
+        auto dead = [&](const entry& e) { return e.slot != nullptr && !live.contains(e.serial); };
+        std::erase_if(overflow, dead);
+        entry& d = direct[serial % direct_size];
+        if (d.slot == nullptr || dead(d))
+            d = {serial, slot};
+        else
+            overflow.push_back({serial, slot});
+    }
+
+    // The thread exits: its slots serve other threads of the inboxes still alive.
+    ~slot_cache() {
+        live_inboxes& r = registry();
+        std::lock_guard lock(r.mutex);
+        auto give_back = [&](const entry& e) {
+            if (e.slot == nullptr)
+                return;
+            auto it = r.by_serial.find(e.serial);
+            if (it != r.by_serial.end())
+                it->second->give_back(e.slot);
+        };
+        for (const entry& e : direct)
+            give_back(e);
+        for (const entry& e : overflow)
+            give_back(e);
+    }
 };
-thread_local token_cache tokens_of_this_thread;
+thread_local slot_cache slots_of_this_thread;
 
 }  // namespace
 
+// Its own line: the owning thread writes `posting` twice per message, and the closer reads it.
+struct alignas(cache_line_size) inbox::producer_slot {
+    explicit producer_slot(moodycamel::ConcurrentQueue<remote_message>& q) : token(q) {}
+    moodycamel::ProducerToken token;
+    std::atomic<bool> posting{false};  // inside post() (wakeup.hpp, "Closing")
+};
+
 inbox::inbox(std::optional<std::chrono::nanoseconds> idle_poll)
-    : consumer_(queue_),
-      idle_poll_(idle_poll.value_or(idle_poll_from_environment())),
-      serial_(next_serial()) {}
+    : serial_(next_serial()),
+      consumer_(queue_),
+      idle_poll_(idle_poll.value_or(idle_poll_from_environment())) {
+    live_inboxes& r = registry();
+    std::lock_guard lock(r.mutex);
+    r.by_serial.emplace(serial_, this);
+}
 
 inbox::~inbox() {
+    {
+        // First: from now on no exiting thread hands us a slot.
+        live_inboxes& r = registry();
+        std::lock_guard lock(r.mutex);
+        r.by_serial.erase(serial_);
+    }
     if (executor_)
         executor_->shutdown(true);
     wake_.close_barrier();
-    wake_.wait_for_producers();  // no producer may still be inside post() as we free
+    wait_for_producers();  // no producer may still be inside post() as we free
 }
 
 void inbox::attach(event_loop& loop) {
@@ -83,33 +172,53 @@ void inbox::attach(event_loop& loop) {
     wake_.bind(loop_access::backend(loop).get_waker());
 }
 
-moodycamel::ProducerToken& inbox::token_for_this_thread() {
-    token_cache& cache = tokens_of_this_thread;
-    for (token_cache::entry& e : cache.entries) {
-        if (e.serial == serial_)
-            return *e.token;
-    }
-    moodycamel::ProducerToken* token;
+inbox::producer_slot& inbox::slot_for_this_thread() {
+    slot_cache& cache = slots_of_this_thread;
+    if (producer_slot* s = cache.find(serial_)) [[likely]]
+        return *s;
+    producer_slot* slot;
     {
-        std::lock_guard lock(tokens_mutex_);
-        tokens_.push_back(std::make_unique<moodycamel::ProducerToken>(queue_));
-        token = tokens_.back().get();
+        std::lock_guard lock(slots_mutex_);
+        if (!free_slots_.empty()) {
+            slot = free_slots_.back();
+            free_slots_.pop_back();
+        } else {
+            slots_.push_back(std::make_unique<producer_slot>(queue_));
+            slot = slots_.back().get();
+            free_slots_.reserve(slots_.size());  // give_back never allocates
+        }
     }
-    token_cache::entry& slot = cache.entries[cache.victim++ % cache.entries.size()];
-    slot = {serial_, token};
-    return *token;
+    live_inboxes& r = registry();
+    std::lock_guard lock(r.mutex);
+    cache.add(serial_, slot, r.by_serial);
+    return *slot;
+}
+
+void inbox::give_back(producer_slot* slot) noexcept {
+    std::lock_guard lock(slots_mutex_);
+    free_slots_.push_back(slot);  // within the capacity reserved when the slot was made
+}
+
+std::size_t inbox::producer_slots() const {
+    std::lock_guard lock(slots_mutex_);
+    return slots_.size();
+}
+
+void inbox::wait_for_producers() const noexcept {
+    std::lock_guard lock(slots_mutex_);
+    for (const auto& slot : slots_)
+        wakeup::wait_until_left(slot->posting);
 }
 
 bool inbox::post(remote_message&& m) {  // hot: no alloc in steady state
-    const bool open = wake_.enter();
+    producer_slot& slot = slot_for_this_thread();
+    const bool open = wake_.enter(slot.posting);
     struct leave_on_exit {  // also when the enqueue throws
         wakeup& w;
-        ~leave_on_exit() { w.leave(); }
-    } guard{wake_};
-    const bool ok = running_loop() != nullptr
-                        ? queue_.enqueue(token_for_this_thread(), std::move(m))
-                        : queue_.enqueue(std::move(m));
-    if (!ok)
+        std::atomic<bool>& posting;
+        ~leave_on_exit() { w.leave(posting); }
+    } guard{wake_, slot.posting};
+    if (!queue_.enqueue(slot.token, std::move(m)))
         throw std::bad_alloc();
     return open;
 }
@@ -122,12 +231,10 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
     if (queue_.size_approx() == 0)
         return 0;
     std::size_t total = 0;
-    remote_message batch[batch_size];
     while (total < max_per_drain) {
-        const std::size_t n = queue_.try_dequeue_bulk(consumer_, batch, batch_size);
-        for (std::size_t i = 0; i < n; ++i) {
-            loop_access::push_callback(loop, remote_entry(std::move(batch[i])));
-        }
+        loop_access::reserve_ready(loop, batch_size);
+        const std::size_t n =
+            queue_.try_dequeue_bulk(consumer_, into_ready_queue{&loop}, batch_size);
         total += n;
         if (n < batch_size)
             break;
@@ -191,7 +298,7 @@ void inbox::publish_counters() noexcept {
 
 void inbox::close(event_loop&) noexcept {
     wake_.close_barrier();
-    wake_.wait_for_producers();  // what they enqueued is visible now, and they are gone
+    wait_for_producers();  // what they enqueued is visible now, and they are gone
     remote_message batch[batch_size];
     for (;;) {
         const std::size_t n = queue_.try_dequeue_bulk(consumer_, batch, batch_size);

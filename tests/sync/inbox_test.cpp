@@ -71,6 +71,40 @@ TEST(inbox, per_producer_fifo_with_two_threads) {
     }
 }
 
+// Threads that come and go reuse the slots of those that exited (no token per thread ever
+// seen), and a thread keeps one slot per inbox however many inboxes it posts to.
+TEST(inbox, exited_threads_give_their_producer_slots_back) {
+    inbox_loop t;
+    int ran = 0;
+    for (int i = 0; i < 20; ++i) {
+        std::thread([&t, &ran] {
+            t.loop.call_soon_threadsafe([&ran] { ++ran; });
+            t.loop.call_soon_threadsafe([&ran] { ++ran; });
+        }).join();
+    }
+    t.run_once();
+    EXPECT_EQ(ran, 40);
+    EXPECT_EQ(detail::inbox_of(t.loop).producer_slots(), 1u);
+}
+
+// More inboxes than the per-thread cache maps directly (64): the overflow entries still find
+// their slot, so every message runs, in order, and each inbox made one slot for this thread.
+TEST(inbox, one_thread_posting_to_many_loops_keeps_one_slot_each) {
+    std::vector<std::unique_ptr<inbox_loop>> loops;
+    for (int i = 0; i < 150; ++i)
+        loops.push_back(std::make_unique<inbox_loop>());
+    std::vector<std::vector<int>> seen(loops.size());
+    for (int round = 0; round < 3; ++round) {
+        for (std::size_t l = 0; l < loops.size(); ++l)
+            loops[l]->loop.call_soon_threadsafe([&seen, l, round] { seen[l].push_back(round); });
+    }
+    for (std::size_t l = 0; l < loops.size(); ++l) {
+        loops[l]->run_once();
+        EXPECT_EQ(seen[l], (std::vector<int>{0, 1, 2}));
+        EXPECT_EQ(detail::inbox_of(loops[l]->loop).producer_slots(), 1u);
+    }
+}
+
 TEST(inbox, closed_loop_refuses) {
     inbox_loop t;
     t.loop.close();

@@ -104,10 +104,12 @@ TEST_P(threadsafe, close_racing_producers_loses_nothing) {
                 }
             });
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // Close while the producers are posting, and let them go on until each kind of
+        // outcome has happened: messages accepted before the close and calls refused after.
+        EXPECT_TRUE(test::wait_until([&] { return accepted.load() > 1000; }));
         lt->stop_and_join();
         lt->loop->close();
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        EXPECT_TRUE(test::wait_until([&] { return refused.load() > 0; }));
         go.store(false);
         for (auto& t : producers)
             t.join();

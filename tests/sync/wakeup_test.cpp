@@ -21,19 +21,20 @@ struct counting_waker final : detail::waker {
 struct handshake : testing::Test {
     counting_waker w;
     detail::wakeup h;
-    bool queued = false;  // the "queue"
+    std::atomic<bool> posting{false};  // the producer's flag (its slot's, in an inbox)
+    bool queued = false;               // the "queue"
     handshake() { h.bind(w); }
     bool announce() {
         return h.announce_sleep([this] { return queued; });
     }
     void produce() {
-        h.enter();
+        h.enter(posting);
         queued = true;
-        h.leave();
+        h.leave(posting);
     }
 };
 
-// Producer first (enqueue, RMW), then the loop announces: the re-check sees the message, the
+// Producer first (enqueue, check), then the loop announces: the re-check sees the message, the
 // loop does not block, no syscall is made.
 TEST_F(handshake, producer_before_announce_is_seen_by_the_recheck) {
     produce();
@@ -52,23 +53,23 @@ TEST_F(handshake, producer_after_announce_wakes_once) {
     h.finish_sleep();
 }
 
-// Loop announces, a producer enqueues but has not done its RMW when the re-check runs: the
-// loop retracts; the producer's later RMW finds the flag cleared and sends nothing.
-TEST_F(handshake, enqueue_visible_before_the_producers_rmw_costs_no_wakeup) {
-    h.enter();
+// Loop announces, a producer enqueues but has not checked the flag when the re-check runs: the
+// loop retracts; the producer's later check finds the flag cleared and sends nothing.
+TEST_F(handshake, enqueue_visible_before_the_producers_check_costs_no_wakeup) {
+    h.enter(posting);
     h.announce_sleep([this] {
         queued = true;  // the enqueue lands between the announce and the re-check
         return queued;
     });
-    h.leave();
+    h.leave(posting);
     EXPECT_EQ(w.wakes, 0);
 }
 
-// The producer's RMW lands between the announce and the retract: one redundant wake-up,
+// The producer's check lands between the announce and the retract: one redundant wake-up,
 // counted as such.
 TEST_F(handshake, a_wakeup_racing_the_retract_is_counted_redundant) {
     bool may_block = h.announce_sleep([this] {
-        produce();  // its RMW lands after the announce, before the retract
+        produce();  // its check lands after the announce, before the retract
         return true;
     });
     EXPECT_FALSE(may_block);
@@ -85,20 +86,20 @@ TEST_F(handshake, no_wakeup_while_awake) {
 }
 
 TEST_F(handshake, enter_reports_close_and_close_waits_for_producers) {
-    EXPECT_TRUE(h.enter());
-    h.leave();
+    EXPECT_TRUE(h.enter(posting));
+    h.leave(posting);
     h.close_barrier();
-    EXPECT_FALSE(h.enter());  // a producer inside post()
+    EXPECT_FALSE(h.enter(posting));  // a producer inside post(), told the loop is closed
+    EXPECT_TRUE(posting.load());     // what the closer waits on
     std::atomic<bool> waited{false};
     std::thread closer([&] {
-        h.wait_for_producers();
+        detail::wakeup::wait_until_left(posting);
         waited.store(true);
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    EXPECT_FALSE(waited.load());
-    h.leave();
+    h.leave(posting);
     closer.join();
     EXPECT_TRUE(waited.load());
+    EXPECT_FALSE(posting.load());
 }
 
 using wakeup_race = test::xthread_test;

@@ -41,13 +41,18 @@ public:
     // Precondition: empty.
     template <class F>
     void emplace(F&& f) {
-        using fn = std::decay_t<F>;
-        if constexpr (fits_inline<fn>) {
-            ::new (static_cast<void*>(buf_)) fn(std::forward<F>(f));
-            ops_ = &inline_ops<fn>::table;
+        emplace_as<std::decay_t<F>>(std::forward<F>(f));
+    }
+
+    // Constructs a `Fn` from `args` in place: no temporary to relocate. Precondition: empty.
+    template <class Fn, class... CtorArgs>
+    void emplace_as(CtorArgs&&... args) {
+        if constexpr (fits_inline<Fn>) {
+            ::new (static_cast<void*>(buf_)) Fn(std::forward<CtorArgs>(args)...);
+            ops_ = &inline_ops<Fn>::table;
         } else {
-            ::new (static_cast<void*>(buf_)) fn*(new fn(std::forward<F>(f)));
-            ops_ = &boxed_ops<fn>::table;
+            ::new (static_cast<void*>(buf_)) Fn*(new Fn(std::forward<CtorArgs>(args)...));
+            ops_ = &boxed_ops<Fn>::table;
         }
     }
 

@@ -68,6 +68,23 @@ public:
         return tail_++;
     }
 
+    // Constructs a callable of type Fn from `args` in its slot. Hot: as push_callback.
+    template <class Fn, class... CtorArgs>
+    std::uint64_t emplace_callback(CtorArgs&&... args) {
+        if (size() == mask_ + 1) [[unlikely]]
+            grow();
+        ready_slot& s = slots_[tail_ & mask_];
+        s.fn.template emplace_as<Fn>(std::forward<CtorArgs>(args)...);
+        s.entry = {0};
+        return tail_++;
+    }
+
+    // Makes room for `n` more entries, so that the next n pushes cannot allocate (or throw).
+    void reserve(std::size_t n) {
+        while (size() + n > mask_ + 1)
+            grow();
+    }
+
     void push(ready_entry e) {
         if (size() == mask_ + 1) [[unlikely]]
             grow();

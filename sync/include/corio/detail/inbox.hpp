@@ -5,11 +5,15 @@
 //
 // Decisions (see also BUILD.md):
 // - FIFO per producer thread, no order across producers (moodycamel's guarantee).
-// - A thread that is running a loop posts through a producer token (moodycamel's explicit
-//   producer: no thread-id hash lookup per enqueue). Tokens are owned by the target inbox and
-//   found through a small thread-local cache keyed by the inbox's serial number, so a token
-//   never outlives its queue and a dead inbox's entry is never matched. Foreign threads, which
-//   may be many and short-lived, use moodycamel's implicit producers.
+// - Every thread posts through a producer slot of its own: a moodycamel producer token (an
+//   explicit producer: no thread-id hash lookup per enqueue; moodycamel's implicit producers
+//   cost about 85 ns more per message on BM_threadsafe_flood) and the thread's `posting` flag
+//   for the close handshake (wakeup.hpp). Slots are owned by the target inbox and found
+//   through a thread-local cache keyed by the inbox's serial number, so a slot never outlives
+//   its queue and a dead inbox's entry is never matched. A thread keeps its slot for as long
+//   as it lives (a second slot would break its FIFO: moodycamel orders within a producer
+//   only); when it exits, its slots go back to their inboxes' free lists, so threads that come
+//   and go reuse a few slots instead of adding one each.
 // - Idle polling lives in prepare_to_block(): before announcing sleep, the loop spins on the
 //   queue's approximate size for min(idle_poll, poll timeout). A message found there costs
 //   neither the sleeping_ RMWs nor a wake-up syscall. Time spent is in loop_stats.
@@ -66,26 +70,41 @@ public:
     std::chrono::nanoseconds idle_poll() const noexcept { return idle_poll_; }
     void set_idle_poll(std::chrono::nanoseconds window) noexcept { idle_poll_ = window; }
     const wakeup& handshake() const noexcept { return wake_; }
+    /// How many producer slots exist (one per thread that ever posted and is alive, plus
+    /// the free ones of threads that exited). For tests.
+    std::size_t producer_slots() const;
+
+    /// A producer thread's token and posting flag (inbox.cpp). Owned by the inbox.
+    struct producer_slot;
+    /// A thread that posted here is exiting: its slot may serve another thread.
+    void give_back(producer_slot* slot) noexcept;
 
 private:
     using queue_type = moodycamel::ConcurrentQueue<remote_message>;
 
-    moodycamel::ProducerToken& token_for_this_thread();
+    producer_slot& slot_for_this_thread();
+    void wait_for_producers() const noexcept;
     bool idle_poll_for(std::chrono::nanoseconds window) noexcept;
     void publish_counters() noexcept;
 
     // The queue first: destroyed last, after the tokens that point into it.
     queue_type queue_;
+    // What producers read on every post, on lines the loop does not write while it runs: the
+    // serial (which finds a producer's slot) and the handshake's flags. Next to the loop's
+    // drain state, the serial cost a cache miss per message.
+    alignas(cache_line_size) const std::uint64_t serial_;  // never reused: keys the slot caches
     wakeup wake_;
-    moodycamel::ConsumerToken consumer_;  // loop thread only
+
+    // The loop thread's.
+    alignas(cache_line_size) moodycamel::ConsumerToken consumer_;
     loop_stats* stats_ = nullptr;
     std::chrono::nanoseconds idle_poll_;
     static constexpr unsigned idle_poll_recency = 10;
     unsigned blocks_since_message_ = idle_poll_recency;  // blocking polls since a drain found some
-    const std::uint64_t serial_;  // never reused: keys the producers' token caches
 
-    std::mutex tokens_mutex_;  // guards tokens_ (rare: one token per producer thread)
-    std::vector<std::unique_ptr<moodycamel::ProducerToken>> tokens_;
+    mutable std::mutex slots_mutex_;  // guards slots_ and free_slots_ (rare: a thread's first post)
+    std::vector<std::unique_ptr<producer_slot>> slots_;
+    std::vector<producer_slot*> free_slots_;  // of threads that have exited
 
     std::unique_ptr<thread_pool_executor> executor_;
     bool executor_shut_down_ = false;
