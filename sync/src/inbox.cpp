@@ -251,13 +251,19 @@ bool inbox::idle_poll_for(std::chrono::nanoseconds window) noexcept {
     bool found = false;
     clock::time_point now = start;
     while (now - start < window) {
-        // Relaxed loads inside size_approx: a message missed here is caught by the handshake.
-        if (queue_.size_approx() != 0) {
-            found = true;
-            break;
-        }
-        for (int i = 0; i < 16; ++i)
+        // Check the queue after every pause (a pause is up to ~140 cycles on recent Xeons: 16
+        // of them between checks cost a round trip about half a microsecond of latency), and
+        // the clock only every 16 checks. Relaxed loads inside size_approx: a message missed
+        // here is caught by the handshake.
+        for (int i = 0; i < 16; ++i) {
+            if (queue_.size_approx() != 0) {
+                found = true;
+                break;
+            }
             cpu_relax();
+        }
+        if (found)
+            break;
         now = clock::now();
     }
     stats_->idle_poll_ns += static_cast<std::uint64_t>(
