@@ -1,7 +1,12 @@
 // The hot paths allocate nothing in steady state: call_soon and its run, a timer schedule and
-// cancel, and a loop iteration. Counted with the binary's replaced operator new.
+// cancel, and a loop iteration. Counted with the binary's replaced operator new. And frames
+// that cross threads return through the frame depot.
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
+#include <corio/detail/frame_allocator.hpp>
 #include <corio/futures.hpp>
 
 #include "../support/alloc_counter.hpp"
@@ -83,6 +88,37 @@ TEST(allocations, a_future_with_one_callback_costs_one_allocation) {
     t.run_once();
     EXPECT_EQ(scope.allocations(), 1u);  // the shared state; callbacks live inline
     EXPECT_EQ(seen, 2);
+}
+
+}  // namespace
+}  // namespace corio
+
+namespace corio {
+namespace {
+
+// Frames made on one thread and finished on another come back through the depot
+// (core/src/frame_allocator.cpp): once the freeing thread's cache is full it hands batches on,
+// and the allocating thread takes them instead of calling operator new.
+TEST(frame_cache, frames_freed_on_another_thread_flow_back_through_the_depot) {
+    if (!detail::frame_cache::enabled)
+        GTEST_SKIP() << "sanitizer build: frames go straight to operator new";
+    // The largest cached class, which no task of the test suite is near.
+    constexpr std::size_t size = detail::frame_cache::class_count * detail::frame_cache::class_size;
+    constexpr std::size_t spilled = 4 * 64;  // four batches beyond a full cache
+    std::vector<void*> frames;
+    for (std::size_t i = 0; i < detail::frame_cache::max_cached + spilled; ++i)
+        frames.push_back(detail::allocate_frame(size));
+    std::thread([&frames] {
+        for (void* p : frames)
+            detail::deallocate_frame(p, size);
+    }).join();  // its cache keeps max_cached; the rest went to the depot, not to the heap
+    frames.clear();
+    const std::uint64_t misses_before = detail::frame_stats().misses;
+    for (std::size_t i = 0; i < spilled; ++i)
+        frames.push_back(detail::allocate_frame(size));
+    EXPECT_EQ(detail::frame_stats().misses, misses_before);  // every one from the depot
+    for (void* p : frames)
+        detail::deallocate_frame(p, size);
 }
 
 }  // namespace
