@@ -5,7 +5,6 @@
 #include <new>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <corio/detail/cpu_relax.hpp>
@@ -52,12 +51,6 @@ constexpr std::size_t batch_size = 64;
 // from reaching its poll and timers; the rest waits one iteration.
 constexpr std::size_t max_per_drain = 4096;
 
-std::uint64_t next_serial() noexcept {
-    static std::atomic<std::uint64_t> serials{0};
-    // Relaxed: uniqueness is all that is needed, and every RMW returns a distinct value.
-    return serials.fetch_add(1, std::memory_order_relaxed) + 1;
-}
-
 std::chrono::nanoseconds idle_poll_from_environment() {
     const char* value = std::getenv("CORIO_IDLE_POLL_US");
     if (value == nullptr || *value == '\0')
@@ -69,73 +62,6 @@ std::chrono::nanoseconds idle_poll_from_environment() {
     return std::chrono::microseconds(us);
 }
 
-// Live inboxes by serial, for the thread-exit hook below: a slot goes back to its inbox only
-// if the inbox still lives. Never destroyed, so that threads exiting after static destruction
-// began (or main's thread_locals, destroyed first) still find it.
-struct live_inboxes {
-    std::mutex mutex;
-    std::unordered_map<std::uint64_t, inbox*> by_serial;
-};
-live_inboxes& registry() {
-    static live_inboxes* r = new live_inboxes;
-    return *r;
-}
-
-// A thread's producer slots, by target inbox serial: direct-mapped for the common case (a
-// thread posts to fewer than 64 loops; serials are consecutive), with an overflow list for
-// collisions. Entries of dead inboxes are never matched (serials are not reused) and are
-// pruned when a new entry is added.
-struct slot_cache {
-    struct entry {
-        std::uint64_t serial = 0;
-        inbox::producer_slot* slot = nullptr;
-    };
-    static constexpr std::size_t direct_size = 64;
-    std::array<entry, direct_size> direct{};
-    std::vector<entry> overflow;
-
-    inbox::producer_slot* find(std::uint64_t serial) const noexcept {
-        const entry& e = direct[serial % direct_size];
-        if (e.serial == serial) [[likely]]
-            return e.slot;
-        for (const entry& o : overflow) {
-            if (o.serial == serial)
-                return o.slot;
-        }
-        return nullptr;
-    }
-
-    // With the registry locked (a dead entry's serial is not in it).
-    void add(std::uint64_t serial, inbox::producer_slot* slot,
-             const std::unordered_map<std::uint64_t, inbox*>& live) {
-        auto dead = [&](const entry& e) { return e.slot != nullptr && !live.contains(e.serial); };
-        std::erase_if(overflow, dead);
-        entry& d = direct[serial % direct_size];
-        if (d.slot == nullptr || dead(d))
-            d = {serial, slot};
-        else
-            overflow.push_back({serial, slot});
-    }
-
-    // The thread exits: its slots serve other threads of the inboxes still alive.
-    ~slot_cache() {
-        live_inboxes& r = registry();
-        std::lock_guard lock(r.mutex);
-        auto give_back = [&](const entry& e) {
-            if (e.slot == nullptr)
-                return;
-            auto it = r.by_serial.find(e.serial);
-            if (it != r.by_serial.end())
-                it->second->give_back(e.slot);
-        };
-        for (const entry& e : direct)
-            give_back(e);
-        for (const entry& e : overflow)
-            give_back(e);
-    }
-};
-thread_local slot_cache slots_of_this_thread;
-
 }  // namespace
 
 // Its own line: the owning thread writes `posting` twice per message, and the closer reads it.
@@ -146,21 +72,9 @@ struct alignas(cache_line_size) inbox::producer_slot {
 };
 
 inbox::inbox(std::optional<std::chrono::nanoseconds> idle_poll)
-    : serial_(next_serial()),
-      consumer_(queue_),
-      idle_poll_(idle_poll.value_or(idle_poll_from_environment())) {
-    live_inboxes& r = registry();
-    std::lock_guard lock(r.mutex);
-    r.by_serial.emplace(serial_, this);
-}
+    : consumer_(queue_), idle_poll_(idle_poll.value_or(idle_poll_from_environment())) {}
 
 inbox::~inbox() {
-    {
-        // First: from now on no exiting thread hands us a slot.
-        live_inboxes& r = registry();
-        std::lock_guard lock(r.mutex);
-        r.by_serial.erase(serial_);
-    }
     if (executor_)
         executor_->shutdown(true);
     wake_.close_barrier();
@@ -173,41 +87,15 @@ void inbox::attach(event_loop& loop) {
 }
 
 inbox::producer_slot& inbox::slot_for_this_thread() {
-    slot_cache& cache = slots_of_this_thread;
-    if (producer_slot* s = cache.find(serial_)) [[likely]]
-        return *s;
-    producer_slot* slot;
-    {
-        std::lock_guard lock(slots_mutex_);
-        if (!free_slots_.empty()) {
-            slot = free_slots_.back();
-            free_slots_.pop_back();
-        } else {
-            slots_.push_back(std::make_unique<producer_slot>(queue_));
-            slot = slots_.back().get();
-            free_slots_.reserve(slots_.size());  // give_back never allocates
-        }
-    }
-    live_inboxes& r = registry();
-    std::lock_guard lock(r.mutex);
-    cache.add(serial_, slot, r.by_serial);
-    return *slot;
+    return slots_.of_this_thread([this] { return std::make_unique<producer_slot>(queue_); });
 }
 
-void inbox::give_back(producer_slot* slot) noexcept {
-    std::lock_guard lock(slots_mutex_);
-    free_slots_.push_back(slot);  // within the capacity reserved when the slot was made
-}
-
-std::size_t inbox::producer_slots() const {
-    std::lock_guard lock(slots_mutex_);
+std::size_t inbox::producer_slot_count() const {
     return slots_.size();
 }
 
 void inbox::wait_for_producers() const noexcept {
-    std::lock_guard lock(slots_mutex_);
-    for (const auto& slot : slots_)
-        wakeup::wait_until_left(slot->posting);
+    slots_.for_each([](const producer_slot& s) { wakeup::wait_until_left(s.posting); });
 }
 
 bool inbox::post(remote_message&& m) {  // hot: no alloc in steady state

@@ -84,7 +84,7 @@ TEST(inbox, exited_threads_give_their_producer_slots_back) {
     }
     t.run_once();
     EXPECT_EQ(ran, 40);
-    EXPECT_EQ(detail::inbox_of(t.loop).producer_slots(), 1u);
+    EXPECT_EQ(detail::inbox_of(t.loop).producer_slot_count(), 1u);
 }
 
 // More inboxes than the per-thread cache maps directly (64): the overflow entries still find
@@ -101,7 +101,7 @@ TEST(inbox, one_thread_posting_to_many_loops_keeps_one_slot_each) {
     for (std::size_t l = 0; l < loops.size(); ++l) {
         loops[l]->run_once();
         EXPECT_EQ(seen[l], (std::vector<int>{0, 1, 2}));
-        EXPECT_EQ(detail::inbox_of(loops[l]->loop).producer_slots(), 1u);
+        EXPECT_EQ(detail::inbox_of(loops[l]->loop).producer_slot_count(), 1u);
     }
 }
 

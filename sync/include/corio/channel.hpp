@@ -80,6 +80,7 @@
 #include <utility>
 
 #include <corio/detail/inbox_hook.hpp>
+#include <corio/detail/producer_slots.hpp>
 #include <corio/detail/wakeup.hpp>
 #include <corio/events.hpp>
 #include <corio/exceptions.hpp>
@@ -261,7 +262,7 @@ public:
     void deliver(U&& item, bool counted) {  // hot: no alloc in steady state
         if (!counted)
             enter();
-        if (!items_.enqueue(std::forward<U>(item))) [[unlikely]] {
+        if (!items_.enqueue(sender_token(), std::forward<U>(item))) [[unlikely]] {
             abandon_reserved();
             throw std::bad_alloc();
         }
@@ -302,9 +303,18 @@ private:
         return true;
     }
 
+    // The calling thread's producer token (detail/producer_slots.hpp): an explicit producer,
+    // not moodycamel's thread-id lookup per enqueue. Made on a thread's first send.
+    moodycamel::ProducerToken& sender_token() {
+        return senders_.of_this_thread(
+            [this] { return std::make_unique<moodycamel::ProducerToken>(items_); });
+    }
+
     moodycamel::ConcurrentQueue<T> items_;
+    // Read by every sender: its own line. After items_: its tokens die first.
+    alignas(cache_line_size) producer_slots<moodycamel::ProducerToken> senders_;
     // Owning loop only.
-    moodycamel::ConsumerToken consumer_;
+    alignas(cache_line_size) moodycamel::ConsumerToken consumer_;
     const std::size_t buffer_size_;
     std::unique_ptr<std::optional<T>[]> buffer_;  // [pos_, end_): dequeued, not yet received
     std::size_t pos_ = 0;

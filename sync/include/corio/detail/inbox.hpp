@@ -5,15 +5,9 @@
 //
 // Decisions (see also BUILD.md):
 // - FIFO per producer thread, no order across producers (moodycamel's guarantee).
-// - Every thread posts through a producer slot of its own: a moodycamel producer token (an
-//   explicit producer: no thread-id hash lookup per enqueue; moodycamel's implicit producers
-//   cost about 85 ns more per message on BM_threadsafe_flood) and the thread's `posting` flag
-//   for the close handshake (wakeup.hpp). Slots are owned by the target inbox and found
-//   through a thread-local cache keyed by the inbox's serial number, so a slot never outlives
-//   its queue and a dead inbox's entry is never matched. A thread keeps its slot for as long
-//   as it lives (a second slot would break its FIFO: moodycamel orders within a producer
-//   only); when it exits, its slots go back to their inboxes' free lists, so threads that come
-//   and go reuse a few slots instead of adding one each.
+// - Every thread posts through a producer slot of its own (detail/producer_slots.hpp): a
+//   moodycamel producer token and the thread's `posting` flag for the close handshake
+//   (wakeup.hpp).
 // - Idle polling lives in prepare_to_block(): before announcing sleep, the loop spins on the
 //   queue's approximate size for min(idle_poll, poll timeout). A message found there costs
 //   neither the sleeping_ RMWs nor a wake-up syscall. Time spent is in loop_stats.
@@ -36,6 +30,7 @@
 #include <vector>
 
 #include <corio/detail/inbox_hook.hpp>
+#include <corio/detail/producer_slots.hpp>
 #include <corio/detail/wakeup.hpp>
 #include <corio/events.hpp>
 #include <corio/stats.hpp>
@@ -72,12 +67,10 @@ public:
     const wakeup& handshake() const noexcept { return wake_; }
     /// How many producer slots exist (one per thread that ever posted and is alive, plus
     /// the free ones of threads that exited). For tests.
-    std::size_t producer_slots() const;
+    std::size_t producer_slot_count() const;
 
     /// A producer thread's token and posting flag (inbox.cpp). Owned by the inbox.
     struct producer_slot;
-    /// A thread that posted here is exiting: its slot may serve another thread.
-    void give_back(producer_slot* slot) noexcept;
 
 private:
     using queue_type = moodycamel::ConcurrentQueue<remote_message>;
@@ -90,9 +83,9 @@ private:
     // The queue first: destroyed last, after the tokens that point into it.
     queue_type queue_;
     // What producers read on every post, on lines the loop does not write while it runs: the
-    // serial (which finds a producer's slot) and the handshake's flags. Next to the loop's
-    // drain state, the serial cost a cache miss per message.
-    alignas(cache_line_size) const std::uint64_t serial_;  // never reused: keys the slot caches
+    // slots (their owner's serial finds a thread's slot) and the handshake's flags. Next to
+    // the loop's drain state, the serial cost a cache miss per message.
+    alignas(cache_line_size) producer_slots<producer_slot> slots_;
     wakeup wake_;
 
     // The loop thread's.
@@ -101,10 +94,6 @@ private:
     std::chrono::nanoseconds idle_poll_;
     static constexpr unsigned idle_poll_recency = 10;
     unsigned blocks_since_message_ = idle_poll_recency;  // blocking polls since a drain found some
-
-    mutable std::mutex slots_mutex_;  // guards slots_ and free_slots_ (rare: a thread's first post)
-    std::vector<std::unique_ptr<producer_slot>> slots_;
-    std::vector<producer_slot*> free_slots_;  // of threads that have exited
 
     std::unique_ptr<thread_pool_executor> executor_;
     bool executor_shut_down_ = false;

@@ -1,0 +1,116 @@
+// The thread-local slot cache and the registry of live slot owners (detail/producer_slots.hpp).
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <corio/detail/producer_slots.hpp>
+
+namespace corio::detail {
+namespace {
+
+std::uint64_t next_serial() noexcept {
+    static std::atomic<std::uint64_t> serials{0};
+    // Relaxed: uniqueness is all that is needed, and every RMW returns a distinct value.
+    return serials.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+// Live owners by serial, for the thread-exit hook: a slot goes back only to an owner that
+// still lives. Never destroyed, so that threads exiting after static destruction began (or
+// main's thread_locals, destroyed first) still find it.
+struct live_owners {
+    std::mutex mutex;
+    std::unordered_map<std::uint64_t, producer_slot_owner*> by_serial;
+};
+live_owners& registry() {
+    static live_owners* r = new live_owners;
+    return *r;
+}
+
+// A thread's slots, by owner serial: direct-mapped for the common case (a thread sends to
+// fewer than 64 owners; serials are consecutive), with an overflow list for collisions. Dead
+// owners' entries are pruned when a new entry is added.
+struct slot_cache {
+    struct entry {
+        std::uint64_t serial = 0;
+        void* slot = nullptr;
+    };
+    static constexpr std::size_t direct_size = 64;
+    std::array<entry, direct_size> direct{};
+    std::vector<entry> overflow;
+
+    void* find(std::uint64_t serial) const noexcept {
+        const entry& e = direct[serial % direct_size];
+        if (e.serial == serial) [[likely]]
+            return e.slot;
+        for (const entry& o : overflow) {
+            if (o.serial == serial)
+                return o.slot;
+        }
+        return nullptr;
+    }
+
+    // With the registry locked.
+    void add(std::uint64_t serial, void* slot,
+             const std::unordered_map<std::uint64_t, producer_slot_owner*>& live) {
+        auto dead = [&](const entry& e) { return e.slot != nullptr && !live.contains(e.serial); };
+        std::erase_if(overflow, dead);
+        entry& d = direct[serial % direct_size];
+        if (d.slot == nullptr || dead(d))
+            d = {serial, slot};
+        else
+            overflow.push_back({serial, slot});
+    }
+
+    // The thread exits: its slots serve other threads of the owners still alive.
+    ~slot_cache() {
+        live_owners& r = registry();
+        std::lock_guard lock(r.mutex);
+        auto give_back = [&](const entry& e) {
+            if (e.slot == nullptr)
+                return;
+            auto it = r.by_serial.find(e.serial);
+            if (it != r.by_serial.end())
+                it->second->give_back(e.slot);
+        };
+        for (const entry& e : direct)
+            give_back(e);
+        for (const entry& e : overflow)
+            give_back(e);
+    }
+};
+thread_local slot_cache slots_of_this_thread;
+
+}  // namespace
+
+producer_slot_owner::producer_slot_owner() : serial_(next_serial()) {
+    live_owners& r = registry();
+    std::lock_guard lock(r.mutex);
+    r.by_serial.emplace(serial_, this);
+}
+
+producer_slot_owner::~producer_slot_owner() {
+    retire();  // a no-op if the derived destructor did it first, as it must
+}
+
+void producer_slot_owner::retire() noexcept {
+    if (retired_)
+        return;
+    retired_ = true;
+    live_owners& r = registry();
+    std::lock_guard lock(r.mutex);
+    r.by_serial.erase(serial_);
+}
+
+void* producer_slot_owner::slot_of_this_thread() const noexcept {
+    return slots_of_this_thread.find(serial_);
+}
+
+void producer_slot_owner::remember_slot_of_this_thread(void* slot) {
+    live_owners& r = registry();
+    std::lock_guard lock(r.mutex);
+    slots_of_this_thread.add(serial_, slot, r.by_serial);
+}
+
+}  // namespace corio::detail
