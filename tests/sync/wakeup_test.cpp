@@ -2,6 +2,7 @@
 // interleaving that matters, then a real loop hammered exactly at its sleep transition.
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -100,6 +101,16 @@ TEST_F(handshake, enter_reports_close_and_close_waits_for_producers) {
     closer.join();
     EXPECT_TRUE(waited.load());
     EXPECT_FALSE(posting.load());
+}
+
+// CORIO_NO_MEMBARRIER=1 (the ctest entry sync_handshakes_with_full_fences) really selects the
+// full-fence fallback, so that run tests the path a kernel without membarrier takes.
+TEST(asymmetric_fence, corio_no_membarrier_selects_full_fences) {
+    detail::init_asymmetric_fences();
+    const char* off = std::getenv("CORIO_NO_MEMBARRIER");
+    if (off == nullptr || *off == '\0' || *off == '0')
+        GTEST_SKIP() << "membarrier allowed in this run; its availability is the kernel's";
+    EXPECT_FALSE(detail::asymmetric_fences_use_membarrier());
 }
 
 using wakeup_race = test::xthread_test;
