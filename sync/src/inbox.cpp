@@ -94,6 +94,14 @@ std::size_t inbox::producer_slot_count() const {
     return slots_.size();
 }
 
+bool inbox::any_producer_posting() const noexcept {
+    bool any = false;
+    // Acquire, as wait_for_producers: a flag read clear covers that producer's whole post.
+    slots_.for_each(
+        [&any](const producer_slot& s) { any = any || s.posting.load(std::memory_order_acquire); });
+    return any;
+}
+
 void inbox::wait_for_producers() const noexcept {
     slots_.for_each([](const producer_slot& s) { wakeup::wait_until_left(s.posting); });
 }
@@ -166,6 +174,13 @@ bool inbox::prepare_to_block(std::chrono::nanoseconds timeout) noexcept {
     const bool recent = blocks_since_message_ < idle_poll_recency;
     if (recent)
         ++blocks_since_message_;
+    // The same signal picks the handshake's fences (wakeup.hpp, "Quiet loops"): a loop in a
+    // conversation pays membarrier per sleep, a loop that hears from nobody does not.
+    if (recent) {
+        wake_.stop_being_quiet();
+    } else {
+        wake_.try_go_quiet([this] { return any_producer_posting(); });
+    }
     if (idle_poll_.count() > 0 && recent) {
         const std::chrono::nanoseconds window =
             timeout.count() < 0 ? idle_poll_ : std::min(idle_poll_, timeout);

@@ -211,11 +211,14 @@ TEST_P(idle_poll, a_loop_that_hears_from_no_thread_does_not_poll_and_one_that_do
     l->run_until_complete(naps(5));
     EXPECT_GE(l->stats().blocking_polls, 5u);
     EXPECT_EQ(l->stats().idle_poll_ns, 0u);
+    // And its sleeps need no membarrier (wakeup.hpp, "Quiet loops").
+    EXPECT_TRUE(detail::inbox_of(*l).handshake().quiet());
     // A message arrives (posted from this thread: the inbox cannot tell): the next blocking
-    // polls, within the recency window, spin first.
+    // polls, within the recency window, spin first, and producers are back to compiler barriers.
     l->call_soon_threadsafe([] {});
     l->run_until_complete(naps(1));
     EXPECT_GT(l->stats().idle_poll_ns, 0u);
+    EXPECT_FALSE(detail::inbox_of(*l).handshake().quiet());
     l->close();
 }
 

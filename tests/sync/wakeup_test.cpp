@@ -86,6 +86,27 @@ TEST_F(handshake, no_wakeup_while_awake) {
     EXPECT_EQ(w.wakes, 0);
 }
 
+// A loop goes quiet (full fences, no membarrier) only when no producer is inside post(): one
+// that is may have read "not quiet" and used a compiler barrier only.
+TEST_F(handshake, going_quiet_waits_for_no_producer_to_be_posting) {
+    h.enter(posting);
+    EXPECT_FALSE(h.try_go_quiet([this] { return posting.load(); }));
+    EXPECT_FALSE(h.quiet());
+    h.leave(posting);
+    EXPECT_TRUE(h.try_go_quiet([this] { return posting.load(); }));
+    EXPECT_TRUE(h.quiet());
+    EXPECT_EQ(h.quiet_switches(), 1u);
+    // Quiet, the handshake still wakes a sleeping loop exactly once, and sees an early message.
+    EXPECT_TRUE(announce());
+    produce();
+    produce();
+    EXPECT_EQ(w.wakes, 1);
+    h.finish_sleep();
+    EXPECT_FALSE(announce());  // queued is set: the re-check sees it
+    h.stop_being_quiet();
+    EXPECT_FALSE(h.quiet());
+}
+
 TEST_F(handshake, enter_reports_close_and_close_waits_for_producers) {
     EXPECT_TRUE(h.enter(posting));
     h.leave(posting);

@@ -77,6 +77,7 @@ private:
 
     producer_slot& slot_for_this_thread();
     void wait_for_producers() const noexcept;
+    bool any_producer_posting() const noexcept;
     bool idle_poll_for(std::chrono::nanoseconds window) noexcept;
     void publish_counters() noexcept;
 
