@@ -1,10 +1,6 @@
 // The type-independent half of <corio/channel.hpp>: the state word's protocol, the waiting
 // senders' FIFO (loop tasks and blocked threads), the receivers' side on the owning loop, and
 // close. The design and the memory-ordering argument are at the top of the header.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <ctime>
 #include <string>
@@ -12,6 +8,7 @@
 
 #include <corio/channel.hpp>
 #include <corio/detail/cpu_relax.hpp>
+#include <corio/detail/futex.hpp>
 #include <corio/log.hpp>
 
 namespace corio::detail {
@@ -33,31 +30,6 @@ constexpr std::uint64_t slots_of(std::uint64_t s) noexcept {
 // is busy frees one within microseconds, and a VM takes tens of microseconds to wake a sleeper
 // (concurrent_future::result spins for the same reason).
 constexpr std::chrono::nanoseconds send_spin = std::chrono::microseconds(50);
-
-static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
-              std::atomic<std::uint32_t>::is_always_lock_free);
-
-// The word's address is all the kernel sees; the value travels through the atomic itself
-// (TSan cannot see a syscall's happens-before, so nothing may depend on it).
-std::uint32_t* futex_address(std::atomic<std::uint32_t>& word) noexcept {
-    return reinterpret_cast<std::uint32_t*>(&word);
-}
-
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                const std::chrono::nanoseconds* timeout) noexcept {
-    timespec ts{};
-    if (timeout != nullptr) {
-        ts.tv_sec = static_cast<std::time_t>(timeout->count() / 1'000'000'000);
-        ts.tv_nsec = static_cast<long>(timeout->count() % 1'000'000'000);
-    }
-    // EINTR, EAGAIN (the word changed) and ETIMEDOUT all send the caller back to its check.
-    ::syscall(SYS_futex, futex_address(word), FUTEX_WAIT_PRIVATE, expected,
-              timeout != nullptr ? &ts : nullptr, nullptr, 0);
-}
-
-void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
-    ::syscall(SYS_futex, futex_address(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-}
 
 std::uint64_t checked_capacity(std::size_t capacity) {
     if (capacity == 0 || capacity > channel_core::max_capacity) {
@@ -283,7 +255,7 @@ void channel_core::wake_sender(tx_waiter& w, slot_outcome outcome) noexcept {
         // Release: the thread's acquire load sees the outcome; it then takes the lock before
         // it returns, so the node outlives this wake.
         w.word.store(static_cast<std::uint32_t>(outcome), std::memory_order_release);
-        futex_wake(w.word);
+        futex_wake(w.word, 1);
         return;
     }
     if (running_loop() == w.loop) {

@@ -1,8 +1,10 @@
 // concurrent_future's type-independent state: waiting, cancelling, callbacks.
+#include <climits>
 #include <string>
 
 #include <corio/concurrent_future.hpp>
 #include <corio/detail/cpu_relax.hpp>
+#include <corio/detail/futex.hpp>
 #include <corio/log.hpp>
 
 namespace corio::detail {
@@ -18,7 +20,7 @@ bool concurrent_state_base::cancel() {
         status_.store(concurrent_status::cancelled, std::memory_order_release);
         callbacks.swap(callbacks_);
     }
-    cv_.notify_all();
+    wake_waiters();
     on_cancelled();
     run_callbacks(callbacks);
     return true;
@@ -84,17 +86,31 @@ void concurrent_state_base::wait(std::optional<std::chrono::nanoseconds> timeout
             cpu_relax();
         }
     }
-    std::unique_lock lock(mutex_);
-    auto is_done = [this] {
-        concurrent_status s = status_.load(std::memory_order_relaxed);  // under the lock
-        return s == concurrent_status::finished || s == concurrent_status::cancelled;
-    };
-    if (!timeout) {
-        cv_.wait(lock, is_done);
-        return;
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    struct leave {
+        std::atomic<std::uint32_t>& waiters;
+        ~leave() { waiters.fetch_sub(1, std::memory_order_relaxed); }
+    } counted{waiters_};
+    for (;;) {
+        // seq_cst, so also acquire: what the completer stored before done_word_ is visible.
+        if (done_word_.load(std::memory_order_seq_cst) != 0)
+            return;
+        if (!timeout) {
+            futex_wait(done_word_, 0, nullptr);
+            continue;
+        }
+        const auto left = start + *timeout - clock::now();
+        if (left <= clock::duration::zero())
+            throw timeout_error();
+        const auto left_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left);
+        futex_wait(done_word_, 0, &left_ns);
     }
-    if (!cv_.wait_until(lock, start + *timeout, is_done))
-        throw timeout_error();
+}
+
+void concurrent_state_base::wake_waiters() noexcept {
+    done_word_.store(1, std::memory_order_seq_cst);
+    if (waiters_.load(std::memory_order_seq_cst) != 0)
+        futex_wake(done_word_, INT_MAX);
 }
 
 void concurrent_state_base::rethrow_if_failed() const {

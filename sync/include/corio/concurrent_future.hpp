@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -97,10 +96,12 @@ protected:
             status_.store(to, std::memory_order_release);
             callbacks.swap(callbacks_);
         }
-        cv_.notify_all();
+        wake_waiters();
         run_callbacks(callbacks);
         return true;
     }
+    // After status_ left pending: wakes the threads blocked in wait(), if any.
+    void wake_waiters() noexcept;
     // Called after a successful cancel(), outside the lock (run_coroutine_threadsafe's state
     // cancels its task).
     virtual void on_cancelled() noexcept {}
@@ -111,7 +112,13 @@ private:
     std::atomic<std::uint32_t> refs_{1};
     std::atomic<concurrent_status> status_{concurrent_status::pending};
     mutable std::mutex mutex_;
-    std::condition_variable cv_;
+    // The blocking side of wait(), a futex instead of a condition variable (no mutex on the
+    // waiter's side, and a completion with nobody blocked costs one load): done_word_ becomes
+    // 1 when status_ leaves pending; waiters_ counts the threads that may sleep on it. Each
+    // side stores its own then loads the other's, seq_cst: a completer that reads no waiter
+    // was seen by that waiter's re-check.
+    std::atomic<std::uint32_t> done_word_{0};
+    std::atomic<std::uint32_t> waiters_{0};
     std::exception_ptr error_;  // written under mutex_ before status_ leaves pending
     std::vector<done_fn> callbacks_;
 };
