@@ -3,7 +3,7 @@
 //
 // States (Python's): pending -> running (an executor started the work) -> finished, or
 // pending -> cancelled; cancel() succeeds only while pending. A waiter spins briefly before it
-// blocks on a condition variable (a blocked thread takes tens of microseconds to wake on a VM;
+// blocks on a futex word (a blocked thread takes tens of microseconds to wake on a VM;
 // a spinning one, a fraction of one).
 #pragma once
 
