@@ -1,5 +1,6 @@
 // The per-thread coroutine frame cache (detail/frame_allocator.hpp): its miss paths and its
 // thread-exit cleanup.
+#include <atomic>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -54,6 +55,10 @@ struct depot {
     std::mutex mutex;
     // Each entry is the first block of a chain of batch_size blocks (linked through `next`).
     std::vector<frame_cache::free_block*> batches[frame_cache::class_count];
+    // batches[c].size(), written under the mutex and read without it: a miss on a class the
+    // depot has nothing of (a thread whose frames all die elsewhere, before any cache filled)
+    // goes to operator new without taking the lock.
+    std::atomic<std::size_t> available[frame_cache::class_count] = {};
     depot() {
         for (auto& b : batches)
             b.reserve(max_batches);  // pushes under the mutex never allocate
@@ -95,12 +100,14 @@ void* allocate_frame_slow(std::size_t size) {
     }
     if (!cache.closed && cache.heads[c] == nullptr) {
         frame_cache::free_block* batch = nullptr;
-        {
-            depot& d = the_depot();
+        depot& d = the_depot();
+        // Relaxed: a filter; a batch it misses is found by a later miss.
+        if (d.available[c].load(std::memory_order_relaxed) != 0) {
             std::lock_guard lock(d.mutex);
             if (!d.batches[c].empty()) {
                 batch = d.batches[c].back();
                 d.batches[c].pop_back();
+                d.available[c].store(d.batches[c].size(), std::memory_order_relaxed);
             }
         }
         if (batch != nullptr) {
@@ -137,6 +144,7 @@ void deallocate_frame_slow(void* p, std::size_t size) noexcept {
             std::lock_guard lock(d.mutex);
             if (d.batches[c].size() < max_batches) {
                 d.batches[c].push_back(batch);
+                d.available[c].store(d.batches[c].size(), std::memory_order_relaxed);
                 kept = true;
             }
         }

@@ -26,29 +26,25 @@ void future_state_base::check_pending(const char* what) const {
     }
 }
 
-void future_state_base::throw_result() {
+void future_state_base::require_finished(const char* not_ready) {
     switch (status_) {
         case future_status::cancelled:
             std::rethrow_exception(exception_);
         case future_status::pending:
-            throw invalid_state_error("Result is not ready.");
+            throw invalid_state_error(not_ready);
         case future_status::finished:
             break;
     }
     exception_retrieved_ = true;
+}
+
+void future_state_base::throw_result() {
+    require_finished("Result is not ready.");
     std::rethrow_exception(exception_);  // check_result() calls only with an exception set
 }
 
 std::exception_ptr future_state_base::exception() {
-    switch (status_) {
-        case future_status::cancelled:
-            std::rethrow_exception(exception_);
-        case future_status::pending:
-            throw invalid_state_error("Exception is not set.");
-        case future_status::finished:
-            break;
-    }
-    exception_retrieved_ = true;
+    require_finished("Exception is not set.");
     return exception_;
 }
 

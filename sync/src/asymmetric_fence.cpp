@@ -58,10 +58,12 @@ void full_fence() noexcept {
 
 void heavy_fence() noexcept {
     if (fence_detail::use_membarrier.load(std::memory_order_relaxed)) {
-        // Cannot fail once registered (EINVAL/EPERM are the only errors, both ruled out).
+        // Cannot fail once registered (EINVAL/EPERM are the only errors, both ruled out). The
+        // kernel runs a full barrier on this thread too, at the call's entry and exit.
         membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    } else {
+        full_fence();
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // and this thread's own barrier
 }
 
 }  // namespace corio::detail

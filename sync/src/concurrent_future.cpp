@@ -14,10 +14,12 @@ bool concurrent_state_base::cancel() {
     std::vector<done_fn> callbacks;
     {
         std::lock_guard lock(mutex_);
-        if (status_.load(std::memory_order_relaxed) != concurrent_status::pending) {
-            return status_.load(std::memory_order_relaxed) == concurrent_status::cancelled;
-        }
-        status_.store(concurrent_status::cancelled, std::memory_order_release);
+        const auto s = static_cast<concurrent_status>(status_.load(std::memory_order_relaxed));
+        if (s != concurrent_status::pending)
+            return s == concurrent_status::cancelled;
+        // seq_cst: as complete()'s store.
+        status_.store(static_cast<std::uint32_t>(concurrent_status::cancelled),
+                      std::memory_order_seq_cst);
         callbacks.swap(callbacks_);
     }
     wake_waiters();
@@ -28,10 +30,11 @@ bool concurrent_state_base::cancel() {
 
 bool concurrent_state_base::set_running_or_notify_cancel() {
     std::lock_guard lock(mutex_);
-    if (status_.load(std::memory_order_relaxed) == concurrent_status::cancelled)
+    if (status() == concurrent_status::cancelled)
         return false;
     // Relaxed: a waiter only acts on finished/cancelled, published with release.
-    status_.store(concurrent_status::running, std::memory_order_relaxed);
+    status_.store(static_cast<std::uint32_t>(concurrent_status::running),
+                  std::memory_order_relaxed);
     return true;
 }
 
@@ -42,7 +45,7 @@ bool concurrent_state_base::set_exception(std::exception_ptr error) {
 void concurrent_state_base::add_done_callback(done_fn fn) {
     {
         std::lock_guard lock(mutex_);
-        concurrent_status s = status_.load(std::memory_order_relaxed);
+        const auto s = static_cast<concurrent_status>(status_.load(std::memory_order_relaxed));
         if (s != concurrent_status::finished && s != concurrent_status::cancelled) {
             callbacks_.push_back(std::move(fn));
             return;
@@ -92,25 +95,28 @@ void concurrent_state_base::wait(std::optional<std::chrono::nanoseconds> timeout
         ~leave() { waiters.fetch_sub(1, std::memory_order_relaxed); }
     } counted{waiters_};
     for (;;) {
-        // seq_cst, so also acquire: what the completer stored before done_word_ is visible.
-        if (done_word_.load(std::memory_order_seq_cst) != 0)
+        // seq_cst, so also acquire: what the completer stored before status_ is visible.
+        const std::uint32_t s = status_.load(std::memory_order_seq_cst);
+        if (s == static_cast<std::uint32_t>(concurrent_status::finished) ||
+            s == static_cast<std::uint32_t>(concurrent_status::cancelled)) {
             return;
+        }
+        // Sleeps while status_ still reads s (pending -> running wakes it to wait again).
         if (!timeout) {
-            futex_wait(done_word_, 0, nullptr);
+            futex_wait(status_, s, nullptr);
             continue;
         }
         const auto left = start + *timeout - clock::now();
         if (left <= clock::duration::zero())
             throw timeout_error();
         const auto left_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left);
-        futex_wait(done_word_, 0, &left_ns);
+        futex_wait(status_, s, &left_ns);
     }
 }
 
 void concurrent_state_base::wake_waiters() noexcept {
-    done_word_.store(1, std::memory_order_seq_cst);
     if (waiters_.load(std::memory_order_seq_cst) != 0)
-        futex_wake(done_word_, INT_MAX);
+        futex_wake(status_, INT_MAX);
 }
 
 void concurrent_state_base::rethrow_if_failed() const {

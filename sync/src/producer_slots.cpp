@@ -90,14 +90,7 @@ producer_slot_owner::producer_slot_owner() : serial_(next_serial()) {
     r.by_serial.emplace(serial_, this);
 }
 
-producer_slot_owner::~producer_slot_owner() {
-    retire();  // a no-op if the derived destructor did it first, as it must
-}
-
 void producer_slot_owner::retire() noexcept {
-    if (retired_)
-        return;
-    retired_ = true;
     live_owners& r = registry();
     std::lock_guard lock(r.mutex);
     r.by_serial.erase(serial_);

@@ -156,6 +156,9 @@ private:
         add_callback({next_id_++, arg, target, {}});
     }
     [[noreturn]] void throw_result();
+    // result()'s and exception()'s common check: a cancelled future throws its cancelled_error,
+    // a pending one invalid_state_error(not_ready); a finished one counts as retrieved.
+    void require_finished(const char* not_ready);
     void report_unretrieved() noexcept;
     bool more_empty() const noexcept { return !more_ || more_->empty(); }
     bool has_callbacks() const noexcept { return first_.id != 0 || !more_empty(); }

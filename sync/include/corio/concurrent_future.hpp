@@ -28,7 +28,8 @@ class concurrent_future;
 
 namespace detail {
 
-enum class concurrent_status : std::uint8_t { pending, running, finished, cancelled };
+// 32 bits: the status word is also the futex that blocked waiters sleep on.
+enum class concurrent_status : std::uint32_t { pending, running, finished, cancelled };
 
 // The shared state. Thread-safe. Invariants: status_ leaves pending/running exactly once,
 // under mutex_, after the value or error is stored; callbacks_ is only appended to while not
@@ -51,7 +52,9 @@ public:
 
     // Acquire: pairs with the release store in complete(), so a reader that sees "done" also
     // sees the value or error stored before it.
-    concurrent_status status() const noexcept { return status_.load(std::memory_order_acquire); }
+    concurrent_status status() const noexcept {
+        return static_cast<concurrent_status>(status_.load(std::memory_order_acquire));
+    }
     bool done() const noexcept {
         concurrent_status s = status();
         return s == concurrent_status::finished || s == concurrent_status::cancelled;
@@ -88,19 +91,21 @@ protected:
         std::vector<done_fn> callbacks;
         {
             std::lock_guard lock(mutex_);
-            concurrent_status s = status_.load(std::memory_order_relaxed);  // under the lock
+            const auto s = static_cast<concurrent_status>(
+                status_.load(std::memory_order_relaxed));  // under the lock
             if (s == concurrent_status::finished || s == concurrent_status::cancelled)
                 return false;
             store();
-            // Release: publishes what store() wrote to the lock-free readers of status().
-            status_.store(to, std::memory_order_release);
+            // seq_cst: a release that publishes what store() wrote to the lock-free readers of
+            // status(), and one side of wake_waiters()' store-then-load pair.
+            status_.store(static_cast<std::uint32_t>(to), std::memory_order_seq_cst);
             callbacks.swap(callbacks_);
         }
         wake_waiters();
         run_callbacks(callbacks);
         return true;
     }
-    // After status_ left pending: wakes the threads blocked in wait(), if any.
+    // After status_ became final: wakes the threads blocked in wait(), if any.
     void wake_waiters() noexcept;
     // Called after a successful cancel(), outside the lock (run_coroutine_threadsafe's state
     // cancels its task).
@@ -110,14 +115,13 @@ private:
     static void run_callbacks(std::vector<done_fn>& callbacks) noexcept;
 
     std::atomic<std::uint32_t> refs_{1};
-    std::atomic<concurrent_status> status_{concurrent_status::pending};
+    std::atomic<std::uint32_t> status_{static_cast<std::uint32_t>(concurrent_status::pending)};
     mutable std::mutex mutex_;
-    // The blocking side of wait(), a futex instead of a condition variable (no mutex on the
-    // waiter's side, and a completion with nobody blocked costs one load): done_word_ becomes
-    // 1 when status_ leaves pending; waiters_ counts the threads that may sleep on it. Each
-    // side stores its own then loads the other's, seq_cst: a completer that reads no waiter
-    // was seen by that waiter's re-check.
-    std::atomic<std::uint32_t> done_word_{0};
+    // The blocking side of wait(): threads sleep on status_ itself (a futex, no condition
+    // variable: no mutex on the waiter's side, and a completion with nobody blocked costs one
+    // load). waiters_ counts the threads that may sleep. Each side stores its own word, then
+    // loads the other's, seq_cst: a completer that reads no waiter was seen by that waiter's
+    // re-check.
     std::atomic<std::uint32_t> waiters_{0};
     std::exception_ptr error_;  // written under mutex_ before status_ leaves pending
     std::vector<done_fn> callbacks_;

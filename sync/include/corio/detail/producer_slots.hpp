@@ -32,18 +32,18 @@ public:
 
 protected:
     producer_slot_owner();
-    ~producer_slot_owner();
+    ~producer_slot_owner() = default;
 
     /// The calling thread's slot here, or null if it has none yet. hot: no alloc
     void* slot_of_this_thread() const noexcept;
     /// Records `slot` as the calling thread's slot here (once, after making or reusing it).
     void remember_slot_of_this_thread(void* slot);
-    /// The derived destructor's first step: after it, no exiting thread calls give_back.
+    /// The derived destructor's first step (before its slots die): after it, no exiting
+    /// thread calls give_back.
     void retire() noexcept;
 
 private:
     const std::uint64_t serial_;
-    bool retired_ = false;
 };
 
 /// The slots of one queue: made on a thread's first send, reused after a thread exits. Declare
