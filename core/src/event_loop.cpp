@@ -232,6 +232,12 @@ namespace {
 // (io_op.hpp): cancel them all, then poll into a scratch queue whose entries are dropped, not
 // run (their frames are about to be destroyed), for at most about two seconds. False if some
 // op is still pending then.
+// A finished op that close() drops rather than runs; any other entry needs nothing.
+void discard_op(detail::ready_entry e) noexcept {
+    if (e.kind() == detail::entry_kind::io)
+        static_cast<detail::io_op*>(e.pointer())->discarded();
+}
+
 bool drain_in_flight_ops(detail::backend& backend, loop_stats& stats) noexcept {
     if (backend.pending_ops() == 0)
         return true;
@@ -243,7 +249,7 @@ bool drain_in_flight_ops(detail::backend& backend, loop_stats& stats) noexcept {
         detail::completion_sink sink(scratch, stats);
         while (backend.pending_ops() > 0 && clock::now() < give_up) {
             backend.poll(std::chrono::milliseconds(10), sink);
-            scratch.clear();
+            scratch.clear(discard_op);
         }
     } catch (...) {
         return false;  // the backend cannot be polled: assume the kernel keeps the ops
@@ -339,17 +345,23 @@ void event_loop::close() {
     }
     if (io_extension_)
         io_extension_->on_close(*this);  // io's signal handlers, child watchers
-    close_pending_tasks();               // while the loop still accepts the handler's calls
+    // asyncio clears _ready and _scheduled: callbacks not yet run are dropped. Once before the
+    // tasks go, because a finished op in the queue may live in a task's frame, and once after,
+    // for what their destruction scheduled.
+    auto drop_ready = [this](detail::ready_entry e) {
+        if (e.kind() == detail::entry_kind::record) {
+            pool_.release(static_cast<detail::callback_record*>(e.pointer()));
+        } else {
+            discard_op(e);
+        }
+    };
+    ready_.clear(drop_ready);
+    close_pending_tasks();  // while the loop still accepts the handler's calls
     closed_.store(true, std::memory_order_relaxed);
     // Remote messages not yet drained are dropped, each telling its submitter.
     if (inbox_)
         inbox_->close(*this);
-    // asyncio clears _ready and _scheduled: callbacks not yet run are dropped.
-    ready_.clear([this](detail::ready_entry e) {
-        if (e.kind() == detail::entry_kind::record) {
-            pool_.release(static_cast<detail::callback_record*>(e.pointer()));
-        }
-    });
+    ready_.clear(drop_ready);
     timers_.clear(pool_);
     cancelled_timers_ = 0;
 }

@@ -1,6 +1,7 @@
 // One connected socket's shared stream state (stream_transport.hpp).
 #include "stream_transport.hpp"
 
+#include <liburing.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,9 +52,12 @@ stream_transport::stream_transport(event_loop& loop, socket sock, std::size_t li
     // Our ops let the backend keep per-descriptor state (io_op::forget_on_close); start from
     // none, in case this number was closed by someone who did not say so.
     send_op_.forget_on_close = true;
-    loop_access::backend(loop_).forget(fd_);
+    detail::backend& backend = loop_access::backend(loop_);
+    backend.forget(fd_);
     if (pipe_)
         return;
+    if (backend.caps().multishot_recv)
+        multishot_ = new stream_multishot_recv(*this, fd_);
     sockaddr_storage s{};
     socklen_t len = sizeof s;
     if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&s), &len) == 0)
@@ -63,8 +67,14 @@ stream_transport::stream_transport(event_loop& loop, socket sock, std::size_t li
         sockname_ = socket_address(reinterpret_cast<sockaddr*>(&s), len);
 }
 
-// Runs when no handle and no op is left (a send in flight holds self_, a recv its reader).
+// Runs when no handle and no op is left (a send in flight holds self_, a recv its reader),
+// except an armed multishot recv, which takes the descriptor over.
 stream_transport::~stream_transport() {
+    if (receiving()) {
+        multishot_->orphan(loop_);
+        return;
+    }
+    delete multishot_;
     if (fd_ >= 0) {
         // Only the running loop is surely alive; another one forgets at its next use of the
         // number (epoll_backend.hpp).
@@ -75,7 +85,7 @@ stream_transport::~stream_transport() {
 }
 
 void stream_transport::check_readable(const char* what) const {
-    if (read_op_ != nullptr) {
+    if (read_op_ != nullptr || reader_ != nullptr) {
         throw std::runtime_error(std::string(what) +
                                  "() called while another coroutine is already waiting for "
                                  "incoming data");
@@ -101,6 +111,96 @@ void stream_transport::on_received(int result) {
     if (read_error_)
         std::rethrow_exception(read_error_);
 }
+
+// -- The multishot form of reading ------------------------------------------------------------
+
+void stream_transport::start_receiving() {
+    if (receiving())
+        return;  // armed, or cancelled and not yet ended: its end re-arms it for the reader
+    loop_access::backend(loop_).start(*multishot_);
+    multishot_->in_flight = true;
+}
+
+// Inside the reaping loop (multishot_recv_op): store, wake the reader through the sink, and
+// pause when the reader is far behind.
+void stream_transport::on_part(const char* data, std::size_t n, completion_sink& done) {
+    std::memcpy(rbuf_.prepare(n), data, n);
+    rbuf_.commit(n);
+    if (reader_ != nullptr)
+        done.resume(reader_->take());
+    if (rbuf_.size() > 2 * limit_ && multishot_->state == op_state::submitted)
+        loop_access::backend(loop_).cancel(*multishot_);  // the reader starts it again
+}
+
+// The recv is over (from the ready queue). An end without an error (the kernel stopped it
+// after a part, the buffers ran out, or a pause) is no news for the reader: the recv is armed
+// again if one waits. close() cancelling it is EOF for the reader, as in the per-read form.
+void stream_transport::on_receive_ended(int result) noexcept {
+    multishot_->in_flight = false;
+    if (result == 0 || (result == -ECANCELED && closing_)) {
+        eof_ = true;
+    } else if (result < 0 && result != -ECANCELED && result != -ENOBUFS) {
+        read_error_ = make_os_error(-result, "recv");
+    }
+    if (reader_ != nullptr && can_receive()) {
+        try {
+            start_receiving();
+        } catch (...) {
+            read_error_ = std::current_exception();
+        }
+    }
+    maybe_finish_close();
+    if (reader_ != nullptr && !receiving())
+        wake_reader();
+}
+
+void stream_transport::wake_reader() noexcept {
+    loop_access::push_ready(loop_, ready_entry::of(reader_->take()));
+}
+
+void stream_multishot_recv::prep(io_uring_sqe& sqe) noexcept {
+    // The buffer is picked by the kernel: the backend adds IOSQE_BUFFER_SELECT and the group.
+    io_uring_prep_recv_multishot(&sqe, fd_, nullptr, 0, 0);
+}
+
+attempt stream_multishot_recv::try_now() noexcept {
+    result = -EOPNOTSUPP;
+    return attempt::done;
+}
+
+void stream_multishot_recv::received(const char* data, std::size_t n, completion_sink& done) {
+    if (t_ != nullptr)
+        t_->on_part(data, n, done);  // an orphan's parts have no reader left: dropped
+}
+
+void stream_multishot_recv::complete() noexcept {
+    if (t_ == nullptr) {
+        end();
+        return;
+    }
+    t_->on_receive_ended(result);
+}
+
+void stream_multishot_recv::discarded() noexcept {
+    if (t_ == nullptr) {
+        end();
+        return;
+    }
+    in_flight = false;  // the transport closes the descriptor when it goes
+}
+
+void stream_multishot_recv::orphan(event_loop& loop) noexcept {
+    t_ = nullptr;
+    if (state == op_state::submitted)
+        loop_access::backend(loop).cancel(*this);
+}
+
+void stream_multishot_recv::end() noexcept {
+    ::close(fd_);  // the io_uring backend keeps nothing per descriptor to forget
+    delete this;
+}
+
+// -- Writing ----------------------------------------------------------------------------------
 
 void stream_transport::write(std::string_view data) {
     if (write_error_)
@@ -225,16 +325,23 @@ void stream_transport::close() {
     if (closing_)
         return;
     closing_ = true;
+    cancel_reading();
+    maybe_finish_close();
+}
+
+// close() and abort(): a waiting reader sees EOF once the recv has ended.
+void stream_transport::cancel_reading() noexcept {
     if (read_op_ != nullptr)
         loop_access::backend(loop_).cancel(*read_op_);
-    maybe_finish_close();
+    if (multishot_ != nullptr && multishot_->state == op_state::submitted)
+        loop_access::backend(loop_).cancel(*multishot_);
 }
 
 void stream_transport::abort() {
     const bool was_closing = closing_;
     closing_ = true;
-    if (read_op_ != nullptr && !was_closing)
-        loop_access::backend(loop_).cancel(*read_op_);
+    if (!was_closing)
+        cancel_reading();
     if (sending_now_)
         loop_access::backend(loop_).cancel(send_op_);
     sending_.clear();
@@ -244,7 +351,7 @@ void stream_transport::abort() {
 }
 
 void stream_transport::maybe_finish_close() noexcept {
-    if (!closing_ || sending_now_ || read_op_ != nullptr || fd_ < 0)
+    if (!closing_ || sending_now_ || read_op_ != nullptr || receiving() || fd_ < 0)
         return;
     loop_access::backend(loop_).forget(fd_);
     ::close(fd_);

@@ -7,10 +7,21 @@
 // reader pulls (a read starts a recv op) and the writer pushes (write starts a send op that
 // keeps sending until the buffers are empty). Used only on its loop's thread.
 //
+// Reading has two forms, chosen when the transport is built:
+// - one recv (or read) op per read, in the reading coroutine's frame (read_op_): epoll, pipes,
+//   and rings without multishot receives;
+// - on io_uring with caps().multishot_recv, one multishot recv (multishot_), armed by the first
+//   read that finds too little buffered, kept armed while the stream is read, its parts copied
+//   into rbuf_ as the loop reaps them. A reader then waits for a part (reader_), not for an op.
+//   As asyncio's StreamReader pauses its transport, the recv is cancelled once more than twice
+//   the limit is buffered, and armed again when a reader needs more.
+//
 // Invariants:
-// - at most one recv op (read_op_, in the reading coroutine's frame) and one send op
-//   (send_op_, a member) are in flight; while the send op is, self_ keeps this alive, so a
-//   stream whose handles are all gone still finishes sending, then closes the socket;
+// - at most one recv op (read_op_ or multishot_) and one send op (send_op_, a member) are in
+//   flight; while the send op is, self_ keeps this alive, so a stream whose handles are all
+//   gone still finishes sending, then closes the socket; an armed multishot_ does not keep
+//   this alive: the destructor hands it the descriptor, and it closes it once the kernel has
+//   ended it (stream_multishot_recv::orphan);
 // - the socket is closed (fd_ = -1) only when no op is in flight: the kernel never sees a
 //   descriptor number that may already belong to someone else;
 // - sending_[sent_..] is what the send op works on; pending_ is what write() added since.
@@ -72,6 +83,37 @@ private:
     bool pipe_;
 };
 
+class stream_transport;
+class wait_for_part;
+
+// The transport's multishot recv. Apart from the transport (allocated once per stream), so
+// that it can outlive it: the kernel may hold it after the last handle is gone.
+class stream_multishot_recv final : public multishot_recv_op {
+public:
+    stream_multishot_recv(stream_transport& t, int fd) noexcept : t_(&t), fd_(fd) {}
+
+    void prep(io_uring_sqe& sqe) noexcept override;
+    int fd() const noexcept override { return fd_; }
+    interest wants() const noexcept override { return interest::read; }
+    attempt try_now() noexcept override;  // never called: only io_uring starts this op
+    void received(const char* data, std::size_t n, completion_sink& done) override;
+    void complete() noexcept override;
+    void discarded() noexcept override;
+
+    // From start() until complete() or discarded() has run: the op may not be started again.
+    bool in_flight = false;
+
+    // The transport is being destroyed while this is in flight: cancel it; once the kernel has
+    // ended it, close the descriptor and delete this.
+    void orphan(event_loop& loop) noexcept;
+
+private:
+    void end() noexcept;  // an orphan's last step
+
+    stream_transport* t_;  // null once orphaned
+    int fd_;
+};
+
 class stream_transport : public std::enable_shared_from_this<stream_transport> {
 public:
     // `pipe`: `sock` holds one end of a pipe rather than a connected socket.
@@ -83,6 +125,8 @@ public:
     // -- Reading (stream_reader) -------------------------------------------------------
     // Throws if another coroutine is reading, or the stored read error.
     void check_readable(const char* what) const;
+    // The multishot form of reading (above) is in use.
+    bool multishot() const noexcept { return multishot_ != nullptr; }
     // True when a read must wait for data: nothing buffered beyond `have`, no EOF, no error.
     bool can_receive() const noexcept { return !eof_ && !closing_ && !read_error_; }
     void on_received(int result);  // a recv op's result: bytes, 0 (EOF) or -errno
@@ -106,12 +150,19 @@ public:
     byte_buffer rbuf_;
     bool eof_ = false;
     std::exception_ptr read_error_;
-    io_op* read_op_ = nullptr;  // the recv in flight, for close() to cancel
+    io_op* read_op_ = nullptr;         // the recv in flight, for close() to cancel
+    wait_for_part* reader_ = nullptr;  // multishot: the reader waiting for a part
     bool closing_ = false;
     socket_address peername_;
     socket_address sockname_;
 
     void maybe_finish_close() noexcept;
+
+    // -- The multishot form -----------------------------------------------------------------
+    // Arms the recv unless it is in flight; throws what the backend's start() throws.
+    void start_receiving();
+    void on_part(const char* data, std::size_t n, completion_sink& done);
+    void on_receive_ended(int result) noexcept;
 
 private:
     class flush_op final : public send_op {
@@ -139,8 +190,13 @@ private:
     void wake(std::vector<future<void>>& waiters) noexcept;
     void shutdown_write() noexcept;
 
+    void wake_reader() noexcept;
+    void cancel_reading() noexcept;
+    bool receiving() const noexcept { return multishot_ != nullptr && multishot_->in_flight; }
+
     flush_op send_op_;
-    std::shared_ptr<stream_transport> self_;  // set while send_op_ is in flight
+    std::shared_ptr<stream_transport> self_;      // set while send_op_ is in flight
+    stream_multishot_recv* multishot_ = nullptr;  // owned, unless orphaned by the destructor
     bool sending_now_ = false;
     std::string sending_;
     std::size_t sent_ = 0;
@@ -155,24 +211,82 @@ private:
     std::vector<future<void>> close_waiters_;
 };
 
-// Receives into the transport's buffer: one recv op, registered in read_op_ while in flight,
-// whose result the transport takes before the reading coroutine continues. Built in place in
-// the reading coroutine's frame (co_await recv_more(t)).
+// The multishot form's wait: until the transport stores a part, or the recv ends. Cancelling
+// it takes nothing from the stream: the recv stays armed, and what arrives stays buffered.
+class wait_for_part final : public task_waiter {
+public:
+    explicit wait_for_part(stream_transport& t) noexcept : t_(t) {}
+    // A reading task destroyed while it waits (loop.close()) leaves no reader behind.
+    ~wait_for_part() {
+        if (t_.reader_ == this)
+            t_.reader_ = nullptr;
+    }
+    wait_for_part(const wait_for_part&) = delete;
+    wait_for_part& operator=(const wait_for_part&) = delete;
+
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+        task_ = &awaiting_task(h);
+        handle_ = h;
+        task_->throw_if_cancel_requested();
+        t_.start_receiving();  // throws before anything waits
+        t_.reader_ = this;
+        task_->suspended_on(this);
+        loop_access::set_current_task(task_->loop(), nullptr);
+    }
+    void await_resume() {
+        task_->resume_as_current();
+        task_->throw_if_cancel_requested();
+        if (t_.read_error_)
+            std::rethrow_exception(t_.read_error_);
+    }
+
+    // The transport's wake-up: from a part (through the reaping loop's sink) or the recv's end.
+    std::coroutine_handle<> take() noexcept {
+        t_.reader_ = nullptr;
+        task_->suspended_on(nullptr);  // a cancel() from now on is thrown when it resumes
+        return handle_;
+    }
+
+    bool cancel_wait(const std::string&) override {
+        loop_access::push_ready(task_->loop(), ready_entry::of(take()));
+        return false;  // the resumption throws the cancellation
+    }
+
+private:
+    stream_transport& t_;
+    task_base* task_ = nullptr;
+    std::coroutine_handle<> handle_;
+};
+
+// Receives into the transport's buffer. In the per-read form: one recv op, registered in
+// read_op_ while in flight, whose result the transport takes before the reading coroutine
+// continues. In the multishot form: wait_for_part. Built in place in the reading coroutine's
+// frame (co_await recv_more(t)).
 class recv_more {
 public:
     explicit recv_more(stream_transport& t)
         : t_(t),
-          op_(t.fd_, t.rbuf_.prepare(stream_transport::recv_chunk), stream_transport::recv_chunk,
-              t.pipe_) {
+          op_(t.fd_, t.multishot() ? nullptr : t.rbuf_.prepare(stream_transport::recv_chunk),
+              stream_transport::recv_chunk, t.pipe_),
+          part_(t) {
         op_.forget_on_close = true;  // the transport forgets its descriptor before closing it
     }
     bool await_ready() const noexcept { return false; }
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) {
+        if (t_.multishot()) {
+            part_.await_suspend(h);
+            return;
+        }
         op_.await_suspend(h);
         t_.read_op_ = &op_;
     }
     void await_resume() {
+        if (t_.multishot()) {
+            part_.await_resume();
+            return;
+        }
         t_.read_op_ = nullptr;
         if (op_.result == -ECANCELED)
             t_.maybe_finish_close();  // close() may wait for us
@@ -183,6 +297,7 @@ public:
 private:
     stream_transport& t_;
     op_awaiter<raw_result<stream_recv_op>> op_;
+    wait_for_part part_;
 };
 
 }  // namespace corio::detail

@@ -2,9 +2,12 @@
 // the faults of issue 5 (reset, broken pipe, half-close, reading after close, closing twice).
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include <corio/detail/backend.hpp>
 #include <corio/streams.hpp>
 
 #include "io_fixture.hpp"
@@ -393,6 +396,147 @@ TEST_P(streams, unix_socket_connection_and_server) {
     std::string path = testing::TempDir() + "corio_streams_" + std::to_string(::getpid()) + ".sock";
     CORIO_RUN(unix_streams(path));
     EXPECT_NE(::access(path.c_str(), F_OK), 0) << "close() removes the socket file";
+}
+
+// The io_uring backend reads a stream through one multishot recv into the loop's provided
+// buffers: many reads, no request per read. On epoll every read is a recv of its own.
+task<void> many_reads_few_requests() {
+    event_loop& loop = get_running_loop();
+    const bool multishot = detail::loop_access::backend(loop).caps().multishot_recv;
+    EXPECT_EQ(multishot, loop.backend_name() == "io_uring");
+    server srv = co_await start_server(echo_lines, "127.0.0.1", 0);
+    stream_pair c = co_await open_connection("127.0.0.1", port_of(srv));
+    const loop_stats before = loop.stats();
+    constexpr std::uint64_t rounds = 50;
+    for (std::uint64_t i = 0; i < rounds; ++i) {
+        std::string line = "line " + std::to_string(i) + "\n";
+        c.writer.write(line);
+        co_await c.writer.drain();
+        EXPECT_EQ(co_await c.reader.readline(), line);
+    }
+    const loop_stats after = loop.stats();
+    // Each round: the client's and the server's send, and both sides' reads.
+    const std::uint64_t parts = after.io_parts - before.io_parts;
+    const std::uint64_t ops = after.io_completions - before.io_completions;
+    if (multishot) {
+        EXPECT_GE(parts, 2 * rounds);
+        EXPECT_LT(ops, 3 * rounds) << "a read cost a request";
+    } else {
+        EXPECT_EQ(parts, 0u);
+        EXPECT_GE(ops, 4 * rounds);
+    }
+    c.writer.close();
+    co_await c.writer.wait_closed();
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(streams, reads_on_io_uring_share_one_multishot_recv) {
+    CORIO_RUN(many_reads_few_requests());
+}
+
+// A connected pair: `a` as streams with `limit`, `b` a plain socket.
+task<stream_pair> connected_streams(socket& b, std::size_t limit) {
+    socket l(AF_INET, SOCK_STREAM);
+    l.bind(socket_address::inet("127.0.0.1", 0));
+    l.listen(4);
+    b = socket(AF_INET, SOCK_STREAM);
+    co_await sock_connect(b, l.getsockname());
+    accepted_socket a = co_await sock_accept(l);
+    co_return make_streams(std::move(a.sock), limit);
+}
+
+// A reader far behind its peer: once more than twice the limit is buffered, the multishot
+// recv is paused (cancelled), and a reader that wants more arms it again; every byte arrives
+// once, in order. Then a long transfer through a small limit, pausing again and again.
+task<void> lagging_reader() {
+    constexpr std::size_t limit = 1024;
+    constexpr std::size_t total = 1 << 20;
+    std::string data(total, '\0');
+    for (std::size_t i = 0; i < total; ++i)
+        data[i] = static_cast<char>((i * 7) % 251);
+    event_loop& loop = get_running_loop();
+    const bool multishot = detail::loop_access::backend(loop).caps().multishot_recv;
+    socket peer;
+    stream_pair s = co_await connected_streams(peer, limit);
+
+    constexpr std::size_t block = 8 * limit;
+    co_await sock_sendall(peer, std::string_view(data).substr(0, block));
+    std::string got = co_await s.reader.readexactly(1);  // arms the recv; the block overshoots
+    if (multishot) {
+        // The pause ends the recv: one completion, within a few iterations.
+        const std::uint64_t ops = loop.stats().io_completions;
+        for (int i = 0; i < 1000 && loop.stats().io_completions == ops; ++i)
+            co_await sleep(0);
+        EXPECT_EQ(loop.stats().io_completions, ops + 1) << "reading did not pause";
+    }
+    task<void> sender = create_task(sock_sendall(peer, std::string_view(data).substr(block)));
+    while (got.size() < total) {
+        std::string chunk = co_await s.reader.read(limit);
+        EXPECT_FALSE(chunk.empty()) << "EOF after " << got.size() << " bytes";
+        if (chunk.empty())
+            break;
+        got += chunk;
+        co_await sleep(0);  // fall behind: parts arrive while this reader is not waiting
+    }
+    co_await sender;
+    EXPECT_TRUE(got == data) << "the bytes differ";
+    peer.close();
+    EXPECT_EQ(co_await s.reader.read(), "");
+    s.writer.close();
+    co_await s.writer.wait_closed();
+}
+
+TEST_P(streams, a_reader_far_behind_pauses_reading_and_loses_nothing) {
+    CORIO_RUN(lagging_reader());
+}
+
+// The last handle goes while a recv is armed (the multishot one stays armed after a read is
+// cancelled): the stream's socket is still closed, once the kernel has let go of the recv.
+task<void> dropped_while_armed() {
+    socket peer;
+    {
+        stream_pair s = co_await connected_streams(peer, default_stream_limit);
+        task<std::string> r = create_task(s.reader.read(10));
+        co_await sleep(0);  // the read waits
+        r.cancel();
+        EXPECT_THROW(co_await r, cancelled_error);
+    }
+    EXPECT_EQ(co_await sock_recv(peer, 16), "") << "the peer sees the socket closed";
+    peer.close();
+}
+
+TEST_P(streams, dropping_every_handle_while_a_recv_is_armed_closes_the_socket) {
+    CORIO_RUN(dropped_while_armed());
+}
+
+task<void> start_reading(std::optional<stream_pair>& kept, socket& peer,
+                         std::optional<task<std::string>>& reading) {
+    kept.emplace(co_await connected_streams(peer, default_stream_limit));
+    reading.emplace(create_task(kept->reader.read(10)));
+    co_await sleep(0);  // the read waits
+}
+
+// loop.close() with a read still waiting: the task is reported and destroyed, the recv is
+// drained, and the stream, outliving its loop, still closes its socket.
+TEST_P(streams, closing_the_loop_while_a_stream_reads_leaks_nothing) {
+    CORIO_BACKEND_OR_SKIP(b);
+    std::optional<stream_pair> kept;
+    std::optional<task<std::string>> reading;
+    socket peer;
+    {
+        event_loop loop(std::move(b), steady_clock_source::instance());
+        std::vector<std::string> reports;
+        loop.set_exception_handler(
+            [&reports](event_loop&, const exception_context& c) { reports.push_back(c.message); });
+        loop.run_until_complete(start_reading(kept, peer, reading));
+        loop.close();
+        ASSERT_EQ(reports.size(), 1u);
+        EXPECT_EQ(reports[0], "Task was destroyed but it is pending!");
+        reading.reset();
+    }
+    kept.reset();
+    peer.close();
 }
 
 CORIO_INSTANTIATE_BACKENDS(streams);

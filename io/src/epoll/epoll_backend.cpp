@@ -144,6 +144,8 @@ void epoll_backend::wake() noexcept {
 }
 
 void epoll_backend::start(io_op& op) {
+    if (op.multishot) [[unlikely]]  // caps() says no multishot_recv: a caller's bug
+        throw std::logic_error("the epoll backend cannot receive multishot");
     if (!awaits_readiness_first(op) && op.try_now() == attempt::done) {
         op.state = op_state::submitted;
         finished_.push_back(&op);

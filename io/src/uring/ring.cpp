@@ -99,6 +99,8 @@ backend_caps ring::probe_caps() noexcept {
     const bool since_5_19 = io_uring_opcode_supported(probe, IORING_OP_SOCKET) != 0;
     caps.multishot_accept = since_5_19;
     caps.provided_buffers = since_5_19;
+    // IORING_RECV_MULTISHOT is a flag too; it came in 6.0 with IORING_OP_SEND_ZC.
+    caps.multishot_recv = since_5_19 && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) != 0;
     io_uring_free_probe(probe);
     return caps;
 }

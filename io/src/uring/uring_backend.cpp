@@ -58,12 +58,18 @@ uring_backend::uring_backend() : ring_(ring_entries) {
     if (event_fd_ < 0)
         throw std::system_error(errno, std::system_category(), "eventfd");
     caps_ = ring_.probe_caps();
+    // Without the buffer ring (too old a kernel, or no memory for it) streams read with one
+    // recv per read, as on epoll.
+    caps_.provided_buffers = caps_.provided_buffers && buffers_.setup(ring_.get()) == 0;
+    caps_.multishot_recv = caps_.multishot_recv && caps_.provided_buffers;
 }
 
 // The loop drains its ops before it destroys the backend (io_op.hpp); the ring is closed after
 // this body, when ring_ is destroyed, and the kernel cancels whatever is left in it.
 uring_backend::~uring_backend() {
     ::close(event_fd_);
+    if (in_flight_ > 0)
+        buffers_.abandon();  // close() gave up draining: the kernel may still fill them
 }
 
 // One iteration's I/O step, in this order: queue cancels that had to wait for room, decide
@@ -165,6 +171,8 @@ void uring_backend::deliver(const io_uring_cqe& cqe, completion_sink& done) {
     // Safe because every other user_data is the address of an op that start() accepted, and
     // an op stays valid until it is pushed to a sink, which happens here, once per op.
     io_op& op = *reinterpret_cast<io_op*>(static_cast<std::uintptr_t>(cqe.user_data));
+    if (op.multishot && deliver_part(static_cast<multishot_recv_op&>(op), cqe, done))
+        return;
     op.result = cqe.res;
     unlink(op);
     done.push(op);
@@ -173,6 +181,21 @@ void uring_backend::deliver(const io_uring_cqe& cqe, completion_sink& done) {
     if (!deferred_cancels_.empty())
         std::erase(deferred_cancels_, &op);
     --in_flight_;
+}
+
+bool uring_backend::deliver_part(multishot_recv_op& op, const io_uring_cqe& cqe,
+                                 completion_sink& done) {
+    if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+        const unsigned id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+        // The buffer goes back only once its bytes are stored: if received() throws, this CQE
+        // is delivered again (reap()), buffer and all.
+        if (cqe.res > 0) {
+            op.received(buffers_.data(id), static_cast<std::size_t>(cqe.res), done);
+            done.part();
+        }
+        buffers_.recycle(id);
+    }
+    return (cqe.flags & IORING_CQE_F_MORE) != 0;
 }
 
 void uring_backend::arm_waker() {
@@ -189,10 +212,16 @@ void uring_backend::wake() noexcept {
 }
 
 void uring_backend::start(io_op& op) {
+    if (op.multishot && !caps_.multishot_recv) [[unlikely]]
+        throw std::logic_error("a multishot receive on an io_uring backend without multishot_recv");
     io_op** slot = slot_for(op);                // throws before anything is queued
     deferred_cancels_.reserve(in_flight_ + 1);  // so that cancel() never allocates
     io_uring_sqe& sqe = take_sqe();
     op.prep(sqe);
+    if (op.multishot) {
+        sqe.flags |= IOSQE_BUFFER_SELECT;
+        sqe.buf_group = uring::buffer_ring::group;
+    }
     io_uring_sqe_set_data(&sqe, &op);  // handed back in the op's CQE: deliver()
     if (slot != nullptr)
         *slot = &op;

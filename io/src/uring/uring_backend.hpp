@@ -1,6 +1,7 @@
 // The io_uring backend: completion based, as asyncio's proactor loop. start() queues an op's
 // SQE, poll() submits and waits in one io_uring_enter per iteration, and each CQE hands its
-// op to the loop's ready queue. One ring per loop (ring.hpp: setup flags and threads).
+// op to the loop's ready queue. One ring per loop (ring.hpp: setup flags and threads), with one
+// provided buffer ring (buffer_ring.hpp) that multishot receives select from.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 
 #include <corio/detail/backend.hpp>
 
+#include "buffer_ring.hpp"
 #include "ring.hpp"
 
 namespace corio::detail {
@@ -18,7 +20,7 @@ namespace corio::detail {
 // - in_flight_ counts ops that start() accepted and no sink has received yet, and
 //   in_flight_list_ links exactly them (for cancel_all() without ASYNC_CANCEL_ANY). Each has one
 //   SQE queued or submitted with user_data == the op's address, and gets exactly one CQE
-//   (single-shot requests only, so far).
+//   without IORING_CQE_F_MORE, its last; a multishot_recv_op gets any number with it first.
 // - Any other user_data is internal: waker_tag (the eventfd read), cancel_tag (an
 //   ASYNC_CANCEL request, whose own CQE is ignored) or liburing's LIBURING_UDATA_TIMEOUT.
 // - The eventfd read is queued or in flight exactly when waker_armed_; poll() arms it before
@@ -57,6 +59,8 @@ private:
     void enter(std::chrono::nanoseconds timeout);
     void reap(completion_sink& done);
     void deliver(const io_uring_cqe& cqe, completion_sink& done);
+    // A multishot_recv_op's CQE: its bytes, then, on the last one, false for a part.
+    bool deliver_part(multishot_recv_op& op, const io_uring_cqe& cqe, completion_sink& done);
     void arm_waker();
     void queue_cancel(io_op& op) noexcept;
     void link(io_op& op) noexcept;  // in_flight_list_
@@ -69,7 +73,8 @@ private:
     void release_slot(io_op& op) noexcept;
 
     uring::ring ring_;
-    int event_fd_ = -1;  // the waker: written by any thread, read through the ring
+    uring::buffer_ring buffers_;  // what multishot receives select from
+    int event_fd_ = -1;           // the waker: written by any thread, read through the ring
     bool waker_armed_ = false;
     int last_submit_error_ = 0;  // why try_take_sqe() last came back empty
     backend_caps caps_;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <string_view>
 
@@ -22,7 +23,8 @@ struct backend_caps {
     bool native_files = false;  // file I/O without the executor
     bool multishot_accept = false;
     bool provided_buffers = false;
-    bool msg_ring = false;  // ring-to-ring wake-ups
+    bool multishot_recv = false;  // starts a multishot_recv_op (io_op.hpp)
+    bool msg_ring = false;        // ring-to-ring wake-ups
 };
 
 // Where a backend delivers finished operations: they become ready entries of the loop, to
@@ -37,6 +39,10 @@ public:
         ready_.push(ready_entry::of(&op));
         ++stats_.io_completions;
     }
+    // A multishot_recv_op's part was stored.
+    void part() noexcept { ++stats_.io_parts; }
+    // A coroutine to resume in step 5, for a multishot_recv_op's received().
+    void resume(std::coroutine_handle<> h) { ready_.push(ready_entry::of(h)); }
     void woken() noexcept { ++stats_.wakeups_received; }
     loop_stats& stats() noexcept { return stats_; }
 

@@ -11,15 +11,19 @@
 // operations on a backend that is halfway through iterating its own state.
 //
 // loop.close() drains in-flight ops before it destroys any frame: backend::cancel_all(), then
-// polls (discarding what completes) until none is pending. If the kernel keeps one past a
-// bound, close() leaks the pending task frames rather than free memory the kernel may write.
+// polls (discarding what completes: discarded() instead of complete()) until none is pending. If
+// the kernel keeps one past a bound, close() leaks the pending task frames rather than free memory
+// the kernel may write.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 struct io_uring_sqe;  // liburing's; only the io_uring backend sees its definition
 
 namespace corio::detail {
+
+class completion_sink;
 
 enum class op_state : std::uint8_t { idle, submitted, cancelling, done };
 enum class interest : std::uint8_t { read = 1, write = 2 };
@@ -33,6 +37,8 @@ public:
     // stream transport): the backend may then keep per-descriptor state between ops (epoll
     // keeps the registration). Without it, a backend keeps nothing once the op is done.
     bool forget_on_close = false;
+    // A multishot_recv_op (below): the io_uring backend delivers its completions in parts.
+    bool multishot = false;
     // The backend's, while the op is started and not yet pushed to a sink: an intrusive list
     // of the ops a backend has in flight (for cancel_all() on kernels that cannot cancel
     // "any"), so that tracking them costs no allocation.
@@ -50,9 +56,32 @@ public:
 
     // Runs on the loop, from the ready queue, once the op is done.
     virtual void complete() noexcept = 0;
+    // Runs instead of complete() when loop.close() drops the finished op: for an op that owns
+    // something complete() would have released. The kernel is done with the op.
+    virtual void discarded() noexcept {}
 
 protected:
     ~io_op() = default;
+};
+
+// A receive the io_uring backend keeps armed across many completions: a multishot recv
+// (IORING_RECV_MULTISHOT, 6.0) whose bytes land in the loop's provided buffers, so a socket
+// that is read again and again costs no new request per read. Only a backend whose caps() say
+// multishot_recv starts one.
+//
+// Each part's bytes go to received(), on the loop's thread but inside the backend's reaping
+// loop: received() stores them and may schedule a resumption through `done`, and never resumes
+// a coroutine or starts an op itself (the rule above). If it throws (out of memory), the part
+// is delivered again by the next poll. The op completes once, as any op, when the kernel ends
+// it, with `result` 0 (EOF), -errno (-ECANCELED after cancel(), -ENOBUFS when the buffers ran
+// out), or positive: it stopped after a part, with no error, and may be started again.
+class multishot_recv_op : public io_op {
+public:
+    multishot_recv_op() noexcept { multishot = true; }
+    virtual void received(const char* data, std::size_t n, completion_sink& done) = 0;
+
+protected:
+    ~multishot_recv_op() = default;
 };
 
 }  // namespace corio::detail
