@@ -1,4 +1,4 @@
-// The type-independent half of <corio/channel.hpp>: the state word's protocol, the waiting
+// The type-independent half of <corio/channel.hpp>: the slot accounting's slow paths, the waiting
 // senders' FIFO (loop tasks and blocked threads), the receivers' side on the owning loop, and
 // close. The design and the memory-ordering argument are at the top of the header.
 #include <cerrno>
@@ -14,22 +14,13 @@
 namespace corio::detail {
 namespace {
 
-// The state word (header comment). Slots sit in the high half so that the count is a shift.
-constexpr std::uint64_t closed_bit = 1;
-constexpr std::uint64_t rx_sleeping_bit = 2;
-constexpr std::uint64_t tx_waiting_bit = 4;
-constexpr std::uint64_t one_sender = 8;
-constexpr std::uint64_t senders_mask = (std::uint64_t{1} << 32) - one_sender;
-constexpr std::uint64_t one_item = std::uint64_t{1} << 32;
-
-constexpr std::uint64_t slots_of(std::uint64_t s) noexcept {
-    return s >> 32;
-}
-
 // How long a blocked thread spins for a slot before it sleeps on its futex: a receiver that
 // is busy frees one within microseconds, and a VM takes tens of microseconds to wake a sleeper
 // (concurrent_future::result spins for the same reason).
 constexpr std::chrono::nanoseconds send_spin = std::chrono::microseconds(50);
+
+// How long an idle receiver watches the queue before it sleeps (spin_for_items).
+constexpr std::chrono::nanoseconds arm_spin = std::chrono::microseconds(2);
 
 std::uint64_t checked_capacity(std::size_t capacity) {
     if (capacity == 0 || capacity > channel_core::max_capacity) {
@@ -70,7 +61,9 @@ channel_link* channel_list::pop_front() noexcept {
 channel_core::channel_core(event_loop& owner, std::size_t capacity)
     : owner_(&owner),
       owner_inbox_(loop_access::inbox(owner)),
-      capacity_(checked_capacity(capacity)) {}
+      capacity_(checked_capacity(capacity)) {
+    init_asymmetric_fences();  // before any sender or receiver can run a handshake
+}
 
 channel_core::~channel_core() = default;
 
@@ -85,19 +78,23 @@ void channel_core::release() noexcept {
 
 void channel_core::shut_down() noexcept {
     close_now();
-    // Acquire: pairs with publish()'s release, the last access of a sender to this state.
-    while ((state_.load(std::memory_order_acquire) & senders_mask) != 0)
-        std::this_thread::yield();
+    // A send whose item the receiver has received set its posting flag before the enqueue
+    // the receiver acquired, so it is seen here; wait_for_senders reads with acquire, pairing
+    // with publish()'s release store, the send's last access.
+    wait_for_senders();
     release();
 }
 
-// Relaxed: a snapshot for the caller, who learns nothing else through it.
+// Relaxed: a snapshot for the caller, who learns nothing else through it. released_ first:
+// it never exceeds the count taken at the same moment, and the count is read later.
 std::size_t channel_core::size() const noexcept {
-    return static_cast<std::size_t>(slots_of(state_.load(std::memory_order_relaxed)));
+    const std::uint64_t released = released_.load(std::memory_order_relaxed);
+    const std::uint64_t taken = tx_.load(std::memory_order_relaxed) >> 2;
+    return taken > released ? static_cast<std::size_t>(taken - released) : 0;
 }
 
 bool channel_core::is_closed() const noexcept {
-    return (state_.load(std::memory_order_relaxed) & closed_bit) != 0;
+    return (tx_.load(std::memory_order_relaxed) & closed_bit) != 0;
 }
 
 void channel_core::wrong_loop(const char* what) {
@@ -114,128 +111,110 @@ void channel_core::check_sender_slow() const {
 }
 
 // -- senders -----------------------------------------------------------------------------
-// Every write to state_ is an RMW with acq_rel (or release, where noted): the proof in the
-// header needs each write to continue the release sequence the receiver's fetch_or reads, and
-// on x86 an RMW costs the same whatever its order. The first loads of each CAS loop are
-// relaxed: they are guesses that the CAS checks.
 
-reserve_result channel_core::try_reserve() noexcept {
-    std::uint64_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
-        if ((s & closed_bit) != 0)
-            return reserve_result::closed;
-        // tx_waiting implies a full count (invariant), so waiting senders are never overtaken.
-        if (slots_of(s) >= capacity_)
-            return reserve_result::full;
-        if (state_.compare_exchange_weak(s, s + one_item + one_sender, std::memory_order_acq_rel,
-                                         std::memory_order_relaxed)) {
-            return reserve_result::reserved;
-        }
+// A sender's cached view said full: read the receiver's count itself. Acquire: pairs with
+// delivered()'s release store (a slot taken on its strength happens-after the receive that
+// freed it). A stale store to seen_ by a slower sender only makes the next test pessimistic.
+std::uint64_t channel_core::refresh_released() noexcept {
+    const std::uint64_t r = released_.load(std::memory_order_acquire);
+    seen_.store(r, std::memory_order_relaxed);
+    return r;
+}
+
+// A slot leaves its holder unused: back to the count and, under the lock, straight on to the
+// first waiting sender if any (serve_waiters), so a grant cancelled in its window passes the
+// slot on. The lock also keeps a concurrent enlist() from deciding on the count mid-way.
+void channel_core::abandon_slot() noexcept {
+    std::uint64_t before;
+    {
+        std::lock_guard lock(mutex_);
+        before = tx_.fetch_sub(one_slot, std::memory_order_acq_rel);
+        serve_waiters();
     }
+    // On a closed channel this may be the last slot the receivers wait for (closed and
+    // drained): they re-check. Not closed yet: a later close_now() wakes them itself.
+    if ((before & closed_bit) != 0)
+        wake_receivers_if_sleeping();
 }
 
-void channel_core::enter() noexcept {
-    // Relaxed, as wakeup::enter: the count publishes nothing until publish() releases it.
-    state_.fetch_add(one_sender, std::memory_order_relaxed);
-}
-
-void channel_core::publish() noexcept {
-    std::uint64_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
-        if ((s & rx_sleeping_bit) == 0) {
-            // Release publishes the enqueue to the receiver's next RMW and, as our last access,
-            // lets a destructor waiting on the sender count free the state.
-            if (state_.compare_exchange_weak(s, s - one_sender, std::memory_order_acq_rel,
-                                             std::memory_order_relaxed)) {
-                return;
-            }
-            continue;
-        }
-        // The receivers sleep: clear the bit (we are the one to wake them), stay counted in
-        // until the wake-up is posted, so the state cannot be freed under it.
-        if (state_.compare_exchange_weak(s, s & ~rx_sleeping_bit, std::memory_order_acq_rel,
-                                         std::memory_order_relaxed)) {
-            wake_receivers();
-            state_.fetch_sub(one_sender, std::memory_order_release);
-            return;
-        }
-    }
-}
-
-void channel_core::abandon_reserved() noexcept {
-    free_slot(false);
-    state_.fetch_sub(one_sender, std::memory_order_release);
-}
-
-void channel_core::abandon_granted() noexcept {
-    free_slot(false);
-}
-
-// A slot leaves its holder: to the first waiting sender if any (the count stays full), else
-// back to the count. A sender giving one up on a closed channel may be the last thing the
-// receivers wait for (closed and drained), so it wakes them.
-void channel_core::free_slot(bool by_receiver) noexcept {
-    std::uint64_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
-        if ((s & tx_waiting_bit) != 0) {
-            if (grant_first_waiter())
-                return;
-            s = state_.load(std::memory_order_relaxed);
-            continue;
-        }
-        std::uint64_t n = s - one_item;
-        const bool wake =
-            !by_receiver && (s & closed_bit) != 0 && (s & rx_sleeping_bit) != 0 && slots_of(n) == 0;
-        if (wake)
-            n &= ~rx_sleeping_bit;
-        if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel,
-                                         std::memory_order_relaxed)) {
-            if (wake)
-                wake_receivers();
-            return;
-        }
-    }
-}
-
-bool channel_core::grant_first_waiter() noexcept {
+// The receiver saw tx_waiting_ after freeing a slot.
+void channel_core::serve_waiters_locked() noexcept {
     std::lock_guard lock(mutex_);
-    // Relaxed under the lock: tx_waiting changes only under it, so we see its latest value.
-    if ((state_.load(std::memory_order_relaxed) & tx_waiting_bit) == 0)
-        return false;
-    auto* w = static_cast<tx_waiter*>(tx_waiters_.pop_front());
-    tx_count_.fetch_sub(1, std::memory_order_relaxed);
-    if (tx_waiters_.empty())
-        state_.fetch_and(~tx_waiting_bit, std::memory_order_acq_rel);
-    wake_sender(*w, slot_outcome::granted);
-    return true;
+    serve_waiters();
 }
 
+// Under mutex_: grants every free slot to the FIFO's first waiters, one CAS on tx_ each (the
+// count stays as full as before the free). Fast-path senders see tx_waiting in tx_ and do not
+// take slots meanwhile. A closed channel grants nothing: close_now() tells the waiters.
+void channel_core::serve_waiters() noexcept {
+    std::uint64_t s = tx_.load(std::memory_order_relaxed);
+    while (!tx_waiters_.empty()) {
+        if ((s & closed_bit) != 0)
+            return;
+        // Acquire: as refresh_released.
+        if (!has_room(s, released_.load(std::memory_order_acquire)))
+            return;
+        if (!tx_.compare_exchange_weak(s, s + one_slot, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+            continue;
+        }
+        s += one_slot;
+        auto* w = static_cast<tx_waiter*>(tx_waiters_.pop_front());
+        tx_count_.fetch_sub(1, std::memory_order_relaxed);
+        wake_sender(*w, slot_outcome::granted);
+    }
+    clear_tx_waiting();
+}
+
+// Under mutex_, with the FIFO empty. The bit first, then the mirror: the mirror is set
+// whenever the bit is (the receiver reads only the mirror). Relaxed mirror: the lock orders
+// its writers, and the receiver only uses it to decide whether to take the lock.
+void channel_core::clear_tx_waiting() noexcept {
+    if ((tx_.load(std::memory_order_relaxed) & tx_waiting_bit) != 0)
+        tx_.fetch_and(~tx_waiting_bit, std::memory_order_acq_rel);
+    tx_waiting_.store(false, std::memory_order_relaxed);
+}
+
+// Under the lock. Announces the wait first (tx_waiting_, heavy fence), then decides on the
+// count: with the receiver's light fence in delivered(), either this read of released_ sees a
+// slot just freed, or that receive sees the announcement and comes through serve_waiters (it
+// needs our lock, so it finds us linked). A waiter that finds tx_waiting already set queues
+// behind the others even if a slot is free: that slot is theirs, and its serve is on the way.
 reserve_result channel_core::enlist(tx_waiter& w) {
     if (w.loop != nullptr && w.loop != owner_ && loop_access::inbox(*w.loop) == nullptr)
         throw std::runtime_error("corio::channel: a loop without an inbox cannot wait to send");
     std::lock_guard lock(mutex_);
-    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    // Already set (under the lock: others wait, and every free serves them): we queue behind
+    // them whatever the count says, so there is nothing to announce.
+    if (!tx_waiting_.load(std::memory_order_relaxed)) {
+        tx_waiting_.store(true, std::memory_order_relaxed);
+        heavy_fence();
+    }
+    reserve_result r = reserve_result::full;
+    std::uint64_t s = tx_.load(std::memory_order_relaxed);
     for (;;) {
-        if ((s & closed_bit) != 0)
-            return reserve_result::closed;
-        if (slots_of(s) < capacity_) {
-            if (state_.compare_exchange_weak(s, s + one_item + one_sender,
-                                             std::memory_order_acq_rel,
-                                             std::memory_order_relaxed)) {
-                return reserve_result::reserved;
+        if ((s & closed_bit) != 0) {
+            r = reserve_result::closed;
+            break;
+        }
+        if ((s & tx_waiting_bit) == 0 && has_room(s, released_.load(std::memory_order_acquire))) {
+            if (tx_.compare_exchange_weak(s, s + one_slot, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+                r = reserve_result::reserved;
+                break;
             }
             continue;
         }
-        // Full, atomically with setting the bit: a slot freed after this CAS comes through
-        // grant_first_waiter, which needs our lock, so it finds us linked.
-        if (state_.compare_exchange_weak(s, s | tx_waiting_bit, std::memory_order_acq_rel,
-                                         std::memory_order_relaxed)) {
-            break;
+        if (tx_.compare_exchange_weak(s, s | tx_waiting_bit, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+            tx_waiters_.push_back(w);
+            tx_count_.fetch_add(1, std::memory_order_relaxed);
+            return reserve_result::full;
         }
     }
-    tx_waiters_.push_back(w);
-    tx_count_.fetch_add(1, std::memory_order_relaxed);
-    return reserve_result::full;
+    if (tx_waiters_.empty())
+        clear_tx_waiting();  // retract the announcement
+    return r;
 }
 
 bool channel_core::cancel_tx_wait(tx_waiter& w) noexcept {
@@ -245,7 +224,7 @@ bool channel_core::cancel_tx_wait(tx_waiter& w) noexcept {
     tx_waiters_.remove(w);
     tx_count_.fetch_sub(1, std::memory_order_relaxed);
     if (tx_waiters_.empty())
-        state_.fetch_and(~tx_waiting_bit, std::memory_order_acq_rel);
+        clear_tx_waiting();
     return true;
 }
 
@@ -277,7 +256,7 @@ void channel_core::wake_sender(tx_waiter& w, slot_outcome outcome) noexcept {
                 w->task->suspended_on(nullptr);
                 loop_access::push_ready(*w->loop, ready_entry::of(w->handle));
             } else if (outcome == slot_outcome::granted) {
-                ch->free_slot(false);
+                ch->abandon_slot();
             }
             ch->release();
         }
@@ -337,9 +316,10 @@ reserve_result channel_core::reserve_blocking(std::optional<std::chrono::nanosec
 // -- the receivers (owning loop) ---------------------------------------------------------
 
 bool channel_core::closed_and_drained() const noexcept {
-    // Acquire: a sender that gave up its slot (free_slot) did so after its last access.
-    const std::uint64_t s = state_.load(std::memory_order_acquire);
-    return (s & closed_bit) != 0 && slots_of(s) == 0;
+    // Acquire: a sender that gave up its slot (abandon_slot) did so after its last access.
+    // Closed, nothing more is taken, so an equal count stays equal.
+    const std::uint64_t s = tx_.load(std::memory_order_acquire);
+    return (s & closed_bit) != 0 && (s >> 2) == released_.load(std::memory_order_relaxed);
 }
 
 void channel_core::enqueue_receiver(rx_waiter& r) noexcept {
@@ -351,15 +331,35 @@ void channel_core::cancel_rx_wait(rx_waiter& r) noexcept {
     if (r.linked)
         rx_waiters_.remove(r);
     if (rx_waiters_.empty()) {
-        // Nobody left to wake: spare the next sender a wake-up message. A sender that cleared
-        // the bit already has posted one, which will find nobody; harmless.
-        state_.fetch_and(~rx_sleeping_bit, std::memory_order_acq_rel);
+        // Nobody left to wake: spare the next sender a wake-up message. A sender that took the
+        // flag already has posted one, which will find nobody; harmless.
+        rx_sleeping_.exchange(false, std::memory_order_relaxed);
     }
+}
+
+// Before the receivers sleep: watch the queue for about what sleeping costs (the arm's
+// membarrier, 0.2 to 3 us, then a sender's wake-up message through the inbox), so that a
+// receiver that keeps catching up with a busy sender does not pay it every few items, and an
+// idle one pays at most twice. Relaxed loads only (size_approx); the take that follows is
+// the real check.
+bool channel_core::spin_for_items() const noexcept {
+    using clock = std::chrono::steady_clock;
+    const clock::time_point until = clock::now() + arm_spin;
+    do {
+        if (may_have_items())
+            return true;
+        // Not every pause: each look reads the sender's moodycamel lines, and its next store
+        // there then waits for them to come back (while a send's CAS waits for that store).
+        // Fewer looks also let a few items gather for one bulk dequeue.
+        for (int i = 0; i < 8; ++i)
+            cpu_relax();
+    } while (clock::now() < until);
+    return false;
 }
 
 // Serves the receivers' FIFO from the owning loop: hands the oldest item to the first waiter,
 // wakes every waiter with "closed" once the channel is closed and drained, or goes to sleep
-// (fetch_or rx_sleeping, then one more look: the handshake of the header comment).
+// (rx_sleeping_, heavy fence, one more look: the handshake of the header comment).
 void channel_core::pump() noexcept {
     bool armed = false;
     while (!handing_ && !rx_waiters_.empty()) {
@@ -374,15 +374,19 @@ void channel_core::pump() noexcept {
             continue;
         }
         if (armed)
-            return;  // asleep: a publish, a close or a freed last slot wakes us
-        // acq_rel: synchronises with every publish before it, so the re-check sees their items.
-        state_.fetch_or(rx_sleeping_bit, std::memory_order_acq_rel);
+            return;  // asleep: a publish, a close or a slot given back on a closed channel wakes us
+        if (spin_for_items())
+            continue;
+        rx_sleeping_.store(true, std::memory_order_relaxed);
+        // The flag before the re-check's loads (the queue, tx_): pairs with the light fence of
+        // publish(), close_now() and wake_receivers_if_sleeping().
+        heavy_fence();
         armed = true;
     }
     if (armed) {
-        // Found work after all: retract. A sender that cleared the bit meanwhile has posted a
+        // Found work after all: retract. A sender that took the flag meanwhile has posted a
         // wake-up we do not need; it finds the FIFO served.
-        state_.fetch_and(~rx_sleeping_bit, std::memory_order_acq_rel);
+        rx_sleeping_.exchange(false, std::memory_order_relaxed);
     }
 }
 
@@ -414,6 +418,16 @@ void channel_core::wake_receivers() noexcept {
     }
 }
 
+// After an RMW on tx_ that a sleeping receiver must see (close, a slot given back): the
+// write before the load of rx_sleeping_, pairing with pump()'s heavy fence.
+void channel_core::wake_receivers_if_sleeping() noexcept {
+    light_fence();
+    if (rx_sleeping_.load(std::memory_order_relaxed) &&
+        rx_sleeping_.exchange(false, std::memory_order_relaxed)) {
+        wake_receivers();
+    }
+}
+
 // -- close -------------------------------------------------------------------------------
 
 void channel_core::close() {
@@ -421,23 +435,24 @@ void channel_core::close() {
     close_now();
 }
 
+// acq_rel: the CAS of every send that took a slot before it is ordered before this, so
+// shut_down's wait and closed_and_drained see those sends; a send after it reads closed.
 void channel_core::close_now() noexcept {
-    if ((state_.fetch_or(closed_bit, std::memory_order_acq_rel) & closed_bit) != 0)
+    if ((tx_.fetch_or(closed_bit, std::memory_order_acq_rel) & closed_bit) != 0)
         return;
     {
-        // No slot is freed to a waiter from now on: nobody can reserve any more, so the
+        // No slot is granted from now on (serve_waiters checks closed under this lock), so the
         // waiters are told at once.
         std::lock_guard lock(mutex_);
         while (channel_link* n = tx_waiters_.pop_front()) {
             tx_count_.fetch_sub(1, std::memory_order_relaxed);
             wake_sender(*static_cast<tx_waiter*>(n), slot_outcome::closed);
         }
-        state_.fetch_and(~tx_waiting_bit, std::memory_order_acq_rel);
+        clear_tx_waiting();
     }
     // Receivers asleep re-check: they drain what was sent, then see "closed". A receiver that
-    // arms after this RMW reads the closed bit in its own.
-    if ((state_.fetch_and(~rx_sleeping_bit, std::memory_order_acq_rel) & rx_sleeping_bit) != 0)
-        wake_receivers();
+    // arms after this reads the closed bit in its re-check.
+    wake_receivers_if_sleeping();
 }
 
 }  // namespace corio::detail

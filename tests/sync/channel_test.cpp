@@ -461,6 +461,77 @@ TEST(channel, steady_state_cross_thread_sends_allocate_nothing) {
     EXPECT_EQ(consumer_allocations.load(), 0u);
 }
 
+// The receivers' sleep race: a thread sends at the moment the receiving task goes to sleep on
+// an empty channel. The loop does not idle-poll, so both it and the channel's receiver really
+// sleep between items. The sender waits for each item to be received, then spins a varying
+// few microseconds, which sweeps its next send across the receiver's arm/fence/re-check
+// window. Every item must arrive promptly: a lost wake-up shows as a timeout.
+TEST(channel, an_item_sent_as_the_receiver_goes_to_sleep_still_arrives_promptly) {
+    std::string why;
+    auto l = test::make_loop(backend_kind::automatic, std::chrono::nanoseconds(0), &why);
+    ASSERT_NE(l, nullptr) << why;
+    test::loop_thread lt(std::move(l));
+    channel<int> ch(*lt.loop, 4);
+    constexpr int rounds = 3000;
+    std::atomic<int> received{0};
+    auto receiver = [&]() -> task<long> {
+        long sum = 0;
+        for (int i = 0; i < rounds; ++i) {
+            sum += co_await ch.receive();
+            received.store(i + 1, std::memory_order_release);
+        }
+        co_return sum;
+    };
+    auto done = run_coroutine_threadsafe(receiver(), *lt.loop);
+    for (int i = 0; i < rounds; ++i) {
+        ASSERT_EQ(ch.try_send(i), send_status::sent);
+        ASSERT_TRUE(
+            test::wait_until([&] { return received.load(std::memory_order_acquire) == i + 1; }, 2s))
+            << "item " << i << " not received: lost wake-up";
+        const auto spin = std::chrono::nanoseconds((i * 7919) % 20000);
+        const auto until = std::chrono::steady_clock::now() + spin;
+        while (std::chrono::steady_clock::now() < until) {
+        }
+    }
+    EXPECT_EQ(done.result(test::scaled(10s)), static_cast<long>(rounds) * (rounds - 1) / 2);
+    EXPECT_EQ(ch.size(), 0u);
+}
+
+// The waiting senders' race: a receive frees the only slot at the moment a sender on another
+// loop finds the channel full and starts to wait (no spinning first: co_await send enlists at
+// once). The receiver pauses a varying few microseconds between receives to sweep the free
+// across the enlist. A slot freed as the sender enlists must reach it: a lost slot stalls the
+// run, which shows as a timeout.
+TEST(channel, a_slot_freed_as_a_sender_starts_to_wait_is_not_lost) {
+    auto owner = start_loop();
+    auto other = start_loop();
+    channel<int> ch(*owner->loop, 1);
+    constexpr int rounds = 3000;
+    auto sender = [&]() -> task<void> {
+        for (int i = 0; i < rounds; ++i)
+            co_await ch.send(i);
+    };
+    auto receiver = [&]() -> task<long> {
+        long sum = 0;
+        for (int i = 0; i < rounds; ++i) {
+            const int v = co_await ch.receive();
+            EXPECT_EQ(v, i);
+            sum += v;
+            const auto spin = std::chrono::nanoseconds((i * 7919) % 10000);
+            const auto until = std::chrono::steady_clock::now() + spin;
+            while (std::chrono::steady_clock::now() < until) {
+            }
+        }
+        co_return sum;
+    };
+    auto received = run_coroutine_threadsafe(receiver(), *owner->loop);
+    auto sent = run_coroutine_threadsafe(sender(), *other->loop);
+    sent.result(test::scaled(20s));
+    EXPECT_EQ(received.result(test::scaled(20s)), static_cast<long>(rounds) * (rounds - 1) / 2);
+    EXPECT_EQ(ch.size(), 0u);
+    EXPECT_EQ(ch.waiting_senders(), 0u);
+}
+
 // -- stress ----------------------------------------------------------------------------------
 
 long scale(long base) {

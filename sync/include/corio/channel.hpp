@@ -34,35 +34,59 @@
 //   to a loop keep the shared state alive (it is reference counted).
 //
 // Design. The items travel through a moodycamel::ConcurrentQueue<T> (the inbox's queue,
-// preallocated, bulk-dequeued by the owning loop into a small local buffer); control travels
-// through one 64-bit atomic word, state_, on its own cache line:
+// preallocated, bulk-dequeued by the owning loop into a small local buffer). Control is split
+// so that no cache line is written by both sides for every item:
 //
-//   bits 32..63  occupied slots: reserved by a sender, until the receiver has delivered the item
-//   bits 3..31   senders between their reservation and their publish (the destructor waits)
-//   bit 2        tx_waiting: senders wait in the FIFO for a slot (changes only under mutex_)
-//   bit 1        rx_sleeping: the owning loop's receivers wait for a publish to wake them
-//   bit 0        closed
+//   tx_        senders' line: RMW by senders (and the slow path), not read by a busy receiver
+//              bits 2..63  taken: slots ever taken from the count (a send, or a grant), minus
+//                          slots given back unused; monotonic but for those rare give-backs
+//              bit 1       tx_waiting: senders wait in the FIFO (set and cleared under mutex_)
+//              bit 0       closed
+//   seen_      senders' line: a recent value of released_, so that senders read the
+//              receiver's line only when their cached view says "full" (SPSC rings' cached
+//              index)
+//   released_  receiver's line: items received, ever; a plain store by the one receiver
+//   rx_sleeping_, tx_waiting_  a line written only around a sleep or a wait: the receivers
+//              wait for a publish; a mirror of tx_waiting for the receiver to read cheaply
 //
-// A send is reserve (CAS: closed? full? else one more slot and one more sender), enqueue, then
-// publish (an RMW: one sender less, and if rx_sleeping is set, clear it and wake the receivers
-// by posting to the owning loop's inbox). The receiver side goes to sleep as the inbox's loop
-// does (sync/detail/wakeup.hpp, whose proof applies unchanged): fetch_or(rx_sleeping), then
-// re-check the queue. Every write to state_ is an acq_rel RMW, so a publish either comes before
-// the fetch_or in state_'s modification order (the fetch_or synchronises with it, and the
-// re-check sees the item) or after it (it reads the bit and wakes). Two RMWs per send on one
-// line that the sender already holds, one per received item (freeing its slot); the items
-// themselves never go through the inbox, and a wake-up message is sent only to a sleeping
-// receiver.
+// Occupied slots are taken - released (items sent and not yet received, slots being sent
+// into, and slots granted to waiting senders). A send reads tx_ and seen_ and, if
+// taken - seen < capacity, takes a slot with one CAS on tx_ (seen_ only ever lags released_,
+// so the test can only err towards "full", and is then redone with released_ itself). It then
+// enqueues with its thread's producer token and publishes: no RMW, only a light fence and a
+// load of rx_sleeping_. A receive frees its slot by storing released_ + 1, a light fence and a
+// load of tx_waiting_: no RMW either. So a send costs one locked instruction on a line only
+// senders write, a receive none.
 //
-// Capacity: a slot is taken by the reserve CAS and freed when the receiver delivers the item.
-// When the channel is full, a waiting sender links itself into a FIFO under mutex_ (the slow
-// path only; crossbeam's SyncWaker and tokio's batch semaphore also keep their waiters behind a
-// lock) and sets tx_waiting with a CAS that also checks that the channel is still full. A
-// freed slot with tx_waiting set is not returned to the count but handed to the first waiter
-// (the count stays at capacity), so a waiter is never overtaken by a try_send, and a slot is
-// owned by exactly one party at every moment: the count, a sender, or a wake-up on its way.
-// A sender on a loop is woken through that loop's inbox (or inline, on its own loop); a
-// foreign thread spins briefly, then sleeps on a futex word in its waiter node with a timeout.
+// Sleeping receivers (the inbox's handshake, sync/detail/wakeup.hpp, whose proof applies
+// unchanged): the receiving side stores rx_sleeping_ = true, runs heavy_fence() (membarrier),
+// and re-checks the queue and close; a publish enqueues, runs light_fence() (a compiler
+// barrier), and loads rx_sleeping_. The fences forbid both loads missing the other's store, so
+// either the re-check finds the item or the sender sees the flag; an exchange picks the one
+// sender that posts the wake-up (a message to the owning loop that runs pump()). close() and
+// a sender giving a slot back on a closed channel do the same after their RMW on tx_. Before it
+// arms, the receiving side watches the queue for 2 us, about what a sleep costs (membarrier,
+// then a wake-up message), so a receiver that keeps catching up with a busy sender does not
+// sleep every few items, and one that does sleep pays at most about twice.
+//
+// Full channels: a waiting sender, under mutex_, stores tx_waiting_ = true, runs heavy_fence(),
+// then reads released_ and CASes tx_ (closed? a free slot? else set tx_waiting) and links
+// itself into the FIFO; the receiver, after each store to released_, runs light_fence() and
+// loads tx_waiting_. The same Dekker pair: either the waiter's read sees the freed slot (and it
+// takes it, unless others already wait), or the receiver sees the flag, takes mutex_ and grants
+// the free slots to the FIFO's first waiters (serve_waiters: one CAS on tx_ each, the count
+// staying full). While tx_waiting is set in tx_, a send's CAS sees it and reports full, so a
+// waiter is never overtaken: only grants take slots then. A slot given back unused (a failed
+// enqueue, a sender cancelled after its grant, a grant whose loop closed) returns to the count
+// under mutex_ and goes straight to the first waiter if any. A sender on a loop is woken
+// through that loop's inbox (or inline, on its own loop); a foreign thread spins briefly, then
+// sleeps on a futex word in its waiter node with a timeout.
+//
+// The destructor waits for sends that have made their item receivable: each thread's producer
+// slot has a `posting` flag, stored true before the enqueue and false (release) as the send's
+// last access. Whoever received the item acquired the enqueue, so the destroying receiver sees
+// the flag set and waits for it (wakeup.hpp's close handshake, without the fence: the item's
+// own release/acquire carries it).
 #pragma once
 
 #include <concurrentqueue.h>
@@ -79,6 +103,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <corio/detail/asymmetric_fence.hpp>
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/producer_slots.hpp>
 #include <corio/detail/wakeup.hpp>
@@ -122,8 +147,8 @@ private:
 };
 
 enum class reserve_result : std::uint8_t {
-    reserved,  // a slot, counted as a sender in the window (publish ends it)
-    granted,   // a slot handed over by the FIFO, not counted as a sender yet
+    reserved,  // a slot taken from the count by this sender
+    granted,   // a slot handed over by the FIFO of waiting senders
     full,
     closed,
 };
@@ -153,10 +178,22 @@ struct rx_waiter : channel_link {
     rx_outcome outcome = rx_outcome::waiting;
 };
 
-// The type-independent half of a channel: the state word, both waiting sides, close, the
-// reference count (sync/src/channel.cpp). Invariants: tx_waiting is set iff tx_waiters_ is
-// non-empty, and then the slot count equals the capacity; at most one item is handed to a
-// waiting receiver at a time (handing_), so a handed item given back is still the oldest.
+// A thread's producer slot in a channel (detail/producer_slots.hpp): its moodycamel producer
+// token, and its `posting` flag for the destructor (header comment). Its own line: the owning
+// thread writes the flag twice per send.
+struct alignas(cache_line_size) channel_sender_slot {
+    template <class Queue>
+    explicit channel_sender_slot(Queue& q) : token(q) {}
+    moodycamel::ProducerToken token;
+    std::atomic<bool> posting{false};
+};
+
+// The type-independent half of a channel: the slot accounting, both waiting sides, close, the
+// reference count (sync/src/channel.cpp). Invariants: tx_waiting (in tx_) is set iff
+// tx_waiters_ is non-empty, and tx_waiting_ (the mirror) is set whenever it is; while it is
+// set, every free slot is granted to a waiter before mutex_ is released (serve_waiters); at
+// most one item is handed to a waiting receiver at a time (handing_), so a handed item given
+// back is still the oldest.
 class channel_core {
 public:
     static constexpr std::size_t max_capacity = std::size_t{1} << 30;
@@ -180,11 +217,47 @@ public:
         if (owner_inbox_ == nullptr) [[unlikely]]
             check_sender_slow();
     }
-    reserve_result try_reserve() noexcept;  // hot: no alloc
-    void enter() noexcept;                  // a granted slot's sender enters the window
-    void publish() noexcept;                // after the enqueue; hot: no alloc
-    void abandon_reserved() noexcept;       // a reserved slot's enqueue failed
-    void abandon_granted() noexcept;        // a granted slot not used (cancelled)
+
+    // Takes a slot from the count: reserved, full (also while senders wait: they come first)
+    // or closed. hot: no alloc
+    reserve_result try_reserve() noexcept {
+        // Relaxed: a guess, which the CAS checks. seen_ only lags released_, so a stale value
+        // can only make the test say "full", which refresh_released() then checks.
+        std::uint64_t s = tx_.load(std::memory_order_relaxed);
+        for (;;) {
+            if ((s & (closed_bit | tx_waiting_bit)) != 0) [[unlikely]]
+                return (s & closed_bit) != 0 ? reserve_result::closed : reserve_result::full;
+            if (!has_room(s, seen_.load(std::memory_order_relaxed)) &&
+                !has_room(s, refresh_released())) {
+                return reserve_result::full;
+            }
+            // acq_rel: the close handshake and closed_and_drained read tx_ with acquire and
+            // must see a slot taken before them (the release); the acquire side orders this
+            // sender after the receive that freed the slot, through released_.
+            if (tx_.compare_exchange_weak(s, s + one_slot, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+                return reserve_result::reserved;
+            }
+        }
+    }
+
+    // After the enqueue: wakes the receivers if they sleep, then leaves (`posting` false, the
+    // send's last access to the channel). hot: no alloc
+    void publish(std::atomic<bool>& posting) noexcept {
+        // The enqueue before the load of rx_sleeping_: pairs with pump()'s heavy fence.
+        light_fence();
+        // The load filters the common case (awake) without writing the line; the exchange
+        // picks one waker among the senders that saw the flag. Relaxed: no data travels
+        // through the flag (the items go through the queue's own release/acquire).
+        if (rx_sleeping_.load(std::memory_order_relaxed) &&
+            rx_sleeping_.exchange(false, std::memory_order_relaxed)) {
+            wake_receivers();
+        }
+        // Release: our last access, for a destructor waiting on the flag (wait_for_senders).
+        posting.store(false, std::memory_order_release);
+    }
+
+    void abandon_slot() noexcept;  // a slot taken or granted but not used (enqueue failed, cancel)
     // A loop sender's slow path: reserves, or links `w` (full), or says closed.
     reserve_result enlist(tx_waiter& w);
     // Unlinks a waiting sender; false if it was granted or closed meanwhile.
@@ -198,7 +271,18 @@ public:
             wrong_loop(what);
     }
     bool receivers_queued() const noexcept { return handing_ || !rx_waiters_.empty(); }
-    void delivered() noexcept { free_slot(true); }  // an item left the channel; hot: no alloc
+
+    // An item left the channel: its slot is free. hot: no alloc
+    void delivered() noexcept {
+        // One writer (this loop): a plain load and store, no RMW. Release: a sender that reads
+        // the new count (acquire) and takes the slot happens-after this receive.
+        released_.store(released_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        // released_ before tx_waiting_: pairs with enlist()'s heavy fence (header comment).
+        light_fence();
+        if (tx_waiting_.load(std::memory_order_relaxed)) [[unlikely]]
+            serve_waiters_locked();
+    }
+
     bool closed_and_drained() const noexcept;
     void enqueue_receiver(rx_waiter& r) noexcept;
     void cancel_rx_wait(rx_waiter& r) noexcept;
@@ -207,7 +291,7 @@ public:
 
     void close();
     void close_now() noexcept;  // close() without the caller check
-    // ~channel: close, wait until no sender is inside its reserve-publish window, release.
+    // ~channel: close, wait for sends whose item is receivable to finish, release.
     void shut_down() noexcept;
 
 protected:
@@ -217,11 +301,30 @@ protected:
     // The receiver's take: the given-back item, else the local buffer, else a bulk dequeue.
     // Does not free the slot (delivered() does). `out` is a std::optional<T>*.
     virtual bool take_into(void* out) noexcept = 0;
+    // Waits until no thread is inside a send's enqueue and publish (its `posting` flag).
+    virtual void wait_for_senders() noexcept = 0;
+    // Whether take_into may find an item (relaxed loads only: a hint for the pre-sleep spin).
+    virtual bool may_have_items() const noexcept = 0;
 
 private:
-    void free_slot(bool by_receiver) noexcept;
-    bool grant_first_waiter() noexcept;
+    // tx_'s layout (header comment).
+    static constexpr std::uint64_t closed_bit = 1;
+    static constexpr std::uint64_t tx_waiting_bit = 2;
+    static constexpr std::uint64_t one_slot = 4;
+
+    // Whether tx_ value `s` leaves a slot free, given `released` (released_ or an older
+    // value). Signed: a stale `s` may be behind a newer `released`; its CAS then fails.
+    bool has_room(std::uint64_t s, std::uint64_t released) const noexcept {
+        return static_cast<std::int64_t>((s >> 2) - released) <
+               static_cast<std::int64_t>(capacity_);
+    }
+    std::uint64_t refresh_released() noexcept;
+    bool spin_for_items() const noexcept;
+    void serve_waiters_locked() noexcept;
+    void serve_waiters() noexcept;                                  // under mutex_
+    void clear_tx_waiting() noexcept;                               // under mutex_
     void wake_sender(tx_waiter& w, slot_outcome outcome) noexcept;  // under mutex_
+    void wake_receivers_if_sleeping() noexcept;
     void wake_receivers() noexcept;
     void wake_receiver_task(rx_waiter& r, rx_outcome outcome) noexcept;
     void check_sender_slow() const;
@@ -232,7 +335,20 @@ private:
     inbox_hook* const owner_inbox_;  // null for a loop without one (tests): same-loop use only
     const std::uint64_t capacity_;
 
-    alignas(cache_line_size) std::atomic<std::uint64_t> state_{0};
+    // The senders' line: an RMW per send; the receiver reads it only on its slow paths.
+    alignas(cache_line_size) std::atomic<std::uint64_t> tx_{0};
+    // A recent released_, written by senders that refreshed it. Relaxed: a hint whose only
+    // requirement is never to exceed released_ (it is only ever a value read from it).
+    std::atomic<std::uint64_t> seen_{0};
+
+    // The receiver's line: one plain store per received item; senders read it only when
+    // their cached view says full.
+    alignas(cache_line_size) std::atomic<std::uint64_t> released_{0};
+
+    // Written around a sleep or a wait only, read on every send (rx_sleeping_) and every
+    // receive (tx_waiting_).
+    alignas(cache_line_size) std::atomic<bool> rx_sleeping_{false};
+    std::atomic<bool> tx_waiting_{false};  // written under mutex_
 
     // The slow path of full channels.
     alignas(cache_line_size) std::mutex mutex_;
@@ -256,17 +372,20 @@ public:
           buffer_size_(capacity < max_buffer ? capacity : max_buffer),
           buffer_(std::make_unique<std::optional<T>[]>(buffer_size_)) {}
 
-    // After a reservation (counted: reserved; not yet: granted). moodycamel constructs the
-    // item only once it has room, so a failed enqueue leaves `item` untouched.
+    // After a reservation or a grant. moodycamel constructs the item only once it has room, so
+    // a failed enqueue leaves `item` untouched.
     template <class U>
-    void deliver(U&& item, bool counted) {  // hot: no alloc in steady state
-        if (!counted)
-            enter();
-        if (!items_.enqueue(sender_token(), std::forward<U>(item))) [[unlikely]] {
-            abandon_reserved();
+    void deliver(U&& item) {  // hot: no alloc in steady state
+        channel_sender_slot& slot = sender_slot();
+        // Relaxed: the enqueue's release store carries it to whoever receives the item, and
+        // so to a destructor that runs after that (header comment).
+        slot.posting.store(true, std::memory_order_relaxed);
+        if (!items_.enqueue(slot.token, std::forward<U>(item))) [[unlikely]] {
+            abandon_slot();
+            slot.posting.store(false, std::memory_order_release);
             throw std::bad_alloc();
         }
-        publish();
+        publish(slot.posting);
     }
 
     bool take(std::optional<T>& out) noexcept { return take_into(&out); }
@@ -303,16 +422,24 @@ private:
         return true;
     }
 
-    // The calling thread's producer token (detail/producer_slots.hpp): an explicit producer,
+    // The calling thread's producer slot (detail/producer_slots.hpp): an explicit producer,
     // not moodycamel's thread-id lookup per enqueue. Made on a thread's first send.
-    moodycamel::ProducerToken& sender_token() {
+    channel_sender_slot& sender_slot() {
         return senders_.of_this_thread(
-            [this] { return std::make_unique<moodycamel::ProducerToken>(items_); });
+            [this] { return std::make_unique<channel_sender_slot>(items_); });
+    }
+
+    bool may_have_items() const noexcept override {
+        return returned_.has_value() || pos_ != end_ || items_.size_approx() != 0;
+    }
+
+    void wait_for_senders() noexcept override {
+        senders_.for_each([](const channel_sender_slot& s) { wakeup::wait_until_left(s.posting); });
     }
 
     moodycamel::ConcurrentQueue<T> items_;
     // Read by every sender: its own line. After items_: its tokens die first.
-    alignas(cache_line_size) producer_slots<moodycamel::ProducerToken> senders_;
+    alignas(cache_line_size) producer_slots<channel_sender_slot> senders_;
     // Owning loop only.
     alignas(cache_line_size) moodycamel::ConsumerToken consumer_;
     const std::size_t buffer_size_;
@@ -419,7 +546,7 @@ private:
             case detail::reserve_result::closed:
                 return send_status::closed;
             default:
-                s_->deliver(std::move(item), true);
+                s_->deliver(std::move(item));
                 return send_status::sent;
         }
     }
@@ -437,7 +564,7 @@ private:
             r = s_->reserve_blocking(timeout);
         if (r == detail::reserve_result::closed)
             throw channel_closed();
-        s_->deliver(std::move(item), r == detail::reserve_result::reserved);
+        s_->deliver(std::move(item));
     }
 
     detail::channel_state<T>* s_;
@@ -491,10 +618,10 @@ public:
             try {
                 t.throw_if_cancel_requested();
             } catch (...) {
-                s_.abandon_granted();  // cancelled at the moment it was woken: pass the slot on
+                s_.abandon_slot();  // cancelled at the moment it was woken: pass the slot on
                 throw;
             }
-            s_.deliver(std::move(item_), false);
+            s_.deliver(std::move(item_));
             return;
         }
         t.throw_if_cancel_requested();
@@ -522,7 +649,7 @@ private:
                 closed_ = true;
                 return true;
             default:
-                s_.deliver(std::move(item_), true);
+                s_.deliver(std::move(item_));
                 return true;
         }
     }
