@@ -10,6 +10,7 @@
 
 #include <corio/streams.hpp>
 
+#include "accept_stream.hpp"
 #include "resolve.hpp"
 
 namespace corio::detail {
@@ -104,9 +105,10 @@ struct acceptor_ticket {
 // Accepts until cancelled by close(). Out of descriptors: report, back off, try again.
 task<void> accept_loop(acceptor_ticket ticket, int fd, bool tcp) {
     server_state* s = ticket.s.get();
+    accept_stream accepts(*s->loop, fd);
     double backoff = first_backoff;
     while (!s->closed) {
-        int r = co_await op_awaiter<raw_result<accept_op>>(fd);
+        int r = co_await accepts.next();
         if (s->closed) {
             if (r >= 0)
                 ::close(r);  // accepted just as close() cancelled: drop it

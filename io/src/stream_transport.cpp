@@ -121,7 +121,7 @@ void stream_transport::start_receiving() {
     multishot_->in_flight = true;
 }
 
-// Inside the reaping loop (multishot_recv_op): store, wake the reader through the sink, and
+// Inside the reaping loop (multishot_op::part): store, wake the reader through the sink, and
 // pause when the reader is far behind.
 void stream_transport::on_part(const char* data, std::size_t n, completion_sink& done) {
     std::memcpy(rbuf_.prepare(n), data, n);
@@ -168,9 +168,9 @@ attempt stream_multishot_recv::try_now() noexcept {
     return attempt::done;
 }
 
-void stream_multishot_recv::received(const char* data, std::size_t n, completion_sink& done) {
-    if (t_ != nullptr)
-        t_->on_part(data, n, done);  // an orphan's parts have no reader left: dropped
+void stream_multishot_recv::part(int n, const char* data, completion_sink& done) {
+    if (t_ != nullptr)  // an orphan's parts have no reader left: dropped
+        t_->on_part(data, static_cast<std::size_t>(n), done);
 }
 
 void stream_multishot_recv::complete() noexcept {

@@ -88,15 +88,16 @@ class wait_for_part;
 
 // The transport's multishot recv. Apart from the transport (allocated once per stream), so
 // that it can outlive it: the kernel may hold it after the last handle is gone.
-class stream_multishot_recv final : public multishot_recv_op {
+class stream_multishot_recv final : public multishot_op {
 public:
-    stream_multishot_recv(stream_transport& t, int fd) noexcept : t_(&t), fd_(fd) {}
+    stream_multishot_recv(stream_transport& t, int fd) noexcept
+        : multishot_op(/*selects_buffer=*/true), t_(&t), fd_(fd) {}
 
     void prep(io_uring_sqe& sqe) noexcept override;
     int fd() const noexcept override { return fd_; }
     interest wants() const noexcept override { return interest::read; }
     attempt try_now() noexcept override;  // never called: only io_uring starts this op
-    void received(const char* data, std::size_t n, completion_sink& done) override;
+    void part(int n, const char* data, completion_sink& done) override;
     void complete() noexcept override;
     void discarded() noexcept override;
 

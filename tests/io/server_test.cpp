@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <corio/detail/backend.hpp>
 #include <corio/streams.hpp>
 
 #include "io_fixture.hpp"
@@ -202,6 +203,35 @@ task<void> reuse_port() {
 
 TEST_P(servers, reuse_port_shares_a_port_between_listeners) {
     CORIO_RUN(reuse_port());
+}
+
+// On io_uring one multishot accept stays armed: a burst of connections costs one request, and
+// each connection arrives as one part of it. On epoll every connection is an accept of its own.
+task<void> accept_burst() {
+    event_loop& loop = get_running_loop();
+    const bool multishot = detail::loop_access::backend(loop).caps().multishot_accept;
+    EXPECT_EQ(multishot, loop.backend_name() == "io_uring");
+    server srv = co_await start_server(hold_open, "127.0.0.1", 0);
+    const socket_address addr = srv.sockets()[0].getsockname();
+    const loop_stats before = loop.stats();
+    constexpr std::size_t n = 20;
+    std::vector<socket> clients;
+    for (std::size_t i = 0; i < n; ++i) {
+        socket c(AF_INET, SOCK_STREAM);
+        co_await sock_connect(c, addr);
+        clients.push_back(std::move(c));
+    }
+    while (srv.active_connections() < n)
+        co_await sleep(0.001);  // bounded by the run's timeout
+    EXPECT_EQ(loop.stats().io_parts - before.io_parts, multishot ? n : 0u);
+    for (socket& c : clients)
+        c.close();  // each handler reads EOF and closes
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+TEST_P(servers, a_burst_of_connections_shares_one_multishot_accept_on_io_uring) {
+    CORIO_RUN(accept_burst());
 }
 
 CORIO_INSTANTIATE_BACKENDS(servers);

@@ -48,7 +48,7 @@ struct loop_stats {
     stat_counter callbacks_cancelled;  // records skipped because their handle was cancelled
     stat_counter coroutines_resumed;   // task steps
     stat_counter io_completions;       // I/O operations the backend finished
-    stat_counter io_parts;             // parts of multishot receives stored (io_op.hpp)
+    stat_counter io_parts;             // parts of multishot ops delivered (io_op.hpp)
     stat_counter timers_scheduled;
     stat_counter timers_fired;  // moved to the ready queue at their deadline
     stat_counter timers_cancelled;

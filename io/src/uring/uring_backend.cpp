@@ -171,7 +171,7 @@ void uring_backend::deliver(const io_uring_cqe& cqe, completion_sink& done) {
     // Safe because every other user_data is the address of an op that start() accepted, and
     // an op stays valid until it is pushed to a sink, which happens here, once per op.
     io_op& op = *reinterpret_cast<io_op*>(static_cast<std::uintptr_t>(cqe.user_data));
-    if (op.multishot && deliver_part(static_cast<multishot_recv_op&>(op), cqe, done))
+    if (op.multishot && deliver_part(static_cast<multishot_op&>(op), cqe, done))
         return;
     op.result = cqe.res;
     unlink(op);
@@ -183,17 +183,19 @@ void uring_backend::deliver(const io_uring_cqe& cqe, completion_sink& done) {
     --in_flight_;
 }
 
-bool uring_backend::deliver_part(multishot_recv_op& op, const io_uring_cqe& cqe,
-                                 completion_sink& done) {
+bool uring_backend::deliver_part(multishot_op& op, const io_uring_cqe& cqe, completion_sink& done) {
     if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
         const unsigned id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
-        // The buffer goes back only once its bytes are stored: if received() throws, this CQE
+        // The buffer goes back only once its bytes are stored: if part() throws, this CQE
         // is delivered again (reap()), buffer and all.
         if (cqe.res > 0) {
-            op.received(buffers_.data(id), static_cast<std::size_t>(cqe.res), done);
+            op.part(cqe.res, buffers_.data(id), done);
             done.part();
         }
         buffers_.recycle(id);
+    } else if ((cqe.flags & IORING_CQE_F_MORE) != 0) {
+        op.part(cqe.res, nullptr, done);  // an accepted descriptor
+        done.part();
     }
     return (cqe.flags & IORING_CQE_F_MORE) != 0;
 }
@@ -212,13 +214,16 @@ void uring_backend::wake() noexcept {
 }
 
 void uring_backend::start(io_op& op) {
-    if (op.multishot && !caps_.multishot_recv) [[unlikely]]
-        throw std::logic_error("a multishot receive on an io_uring backend without multishot_recv");
+    if (op.multishot) [[unlikely]] {
+        const bool buffers = static_cast<multishot_op&>(op).selects_buffer;
+        if (!(buffers ? caps_.multishot_recv : caps_.multishot_accept))
+            throw std::logic_error("a multishot op this io_uring backend cannot run");
+    }
     io_op** slot = slot_for(op);                // throws before anything is queued
     deferred_cancels_.reserve(in_flight_ + 1);  // so that cancel() never allocates
     io_uring_sqe& sqe = take_sqe();
     op.prep(sqe);
-    if (op.multishot) {
+    if (op.multishot && static_cast<multishot_op&>(op).selects_buffer) {
         sqe.flags |= IOSQE_BUFFER_SELECT;
         sqe.buf_group = uring::buffer_ring::group;
     }

@@ -20,7 +20,7 @@ namespace corio::detail {
 // - in_flight_ counts ops that start() accepted and no sink has received yet, and
 //   in_flight_list_ links exactly them (for cancel_all() without ASYNC_CANCEL_ANY). Each has one
 //   SQE queued or submitted with user_data == the op's address, and gets exactly one CQE
-//   without IORING_CQE_F_MORE, its last; a multishot_recv_op gets any number with it first.
+//   without IORING_CQE_F_MORE, its last; a multishot_op gets any number with it first.
 // - Any other user_data is internal: waker_tag (the eventfd read), cancel_tag (an
 //   ASYNC_CANCEL request, whose own CQE is ignored) or liburing's LIBURING_UDATA_TIMEOUT.
 // - The eventfd read is queued or in flight exactly when waker_armed_; poll() arms it before
@@ -59,8 +59,8 @@ private:
     void enter(std::chrono::nanoseconds timeout);
     void reap(completion_sink& done);
     void deliver(const io_uring_cqe& cqe, completion_sink& done);
-    // A multishot_recv_op's CQE: its bytes, then, on the last one, false for a part.
-    bool deliver_part(multishot_recv_op& op, const io_uring_cqe& cqe, completion_sink& done);
+    // A multishot_op's CQE: its part, if any; true unless it is the op's last.
+    bool deliver_part(multishot_op& op, const io_uring_cqe& cqe, completion_sink& done);
     void arm_waker();
     void queue_cancel(io_op& op) noexcept;
     void link(io_op& op) noexcept;  // in_flight_list_

@@ -23,7 +23,7 @@ struct backend_caps {
     bool native_files = false;  // file I/O without the executor
     bool multishot_accept = false;
     bool provided_buffers = false;
-    bool multishot_recv = false;  // starts a multishot_recv_op (io_op.hpp)
+    bool multishot_recv = false;  // starts a multishot_op that selects a buffer (io_op.hpp)
     bool msg_ring = false;        // ring-to-ring wake-ups
 };
 
@@ -39,9 +39,9 @@ public:
         ready_.push(ready_entry::of(&op));
         ++stats_.io_completions;
     }
-    // A multishot_recv_op's part was stored.
+    // A multishot_op's part was stored.
     void part() noexcept { ++stats_.io_parts; }
-    // A coroutine to resume in step 5, for a multishot_recv_op's received().
+    // A coroutine to resume in step 5, for a multishot_op's part().
     void resume(std::coroutine_handle<> h) { ready_.push(ready_entry::of(h)); }
     void woken() noexcept { ++stats_.wakeups_received; }
     loop_stats& stats() noexcept { return stats_; }

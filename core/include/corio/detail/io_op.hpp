@@ -37,7 +37,7 @@ public:
     // stream transport): the backend may then keep per-descriptor state between ops (epoll
     // keeps the registration). Without it, a backend keeps nothing once the op is done.
     bool forget_on_close = false;
-    // A multishot_recv_op (below): the io_uring backend delivers its completions in parts.
+    // A multishot_op (below): the io_uring backend delivers its completions in parts.
     bool multishot = false;
     // The backend's, while the op is started and not yet pushed to a sink: an intrusive list
     // of the ops a backend has in flight (for cancel_all() on kernels that cannot cancel
@@ -64,24 +64,32 @@ protected:
     ~io_op() = default;
 };
 
-// A receive the io_uring backend keeps armed across many completions: a multishot recv
-// (IORING_RECV_MULTISHOT, 6.0) whose bytes land in the loop's provided buffers, so a socket
-// that is read again and again costs no new request per read. Only a backend whose caps() say
-// multishot_recv starts one.
+// An op the io_uring backend keeps armed across many completions (6.0 and later): a multishot
+// accept, whose every completion is a new connection, or a multishot recv, whose every
+// completion is a part of the stream in one of the loop's provided buffers (selects_buffer). A
+// socket that is read or accepted from again and again then costs no new request each time.
+// Only a backend whose caps() say so (multishot_accept, multishot_recv) starts one.
 //
-// Each part's bytes go to received(), on the loop's thread but inside the backend's reaping
-// loop: received() stores them and may schedule a resumption through `done`, and never resumes
-// a coroutine or starts an op itself (the rule above). If it throws (out of memory), the part
-// is delivered again by the next poll. The op completes once, as any op, when the kernel ends
-// it, with `result` 0 (EOF), -errno (-ECANCELED after cancel(), -ENOBUFS when the buffers ran
-// out), or positive: it stopped after a part, with no error, and may be started again.
-class multishot_recv_op : public io_op {
+// Each part goes to part() on the loop's thread but inside the backend's reaping loop: part()
+// stores it and may schedule a resumption through `done`, and never resumes a coroutine or
+// starts an op itself (the rule above). If it throws (out of memory), the part is delivered
+// again by the next poll. The op completes once, as any op, when the kernel ends it, with
+// `result` 0 (a recv's EOF), -errno (-ECANCELED after cancel(); for a recv -ENOBUFS when the
+// buffers ran out), or positive: it stopped after a part, with no error, and may be started
+// again.
+class multishot_op : public io_op {
 public:
-    multishot_recv_op() noexcept { multishot = true; }
-    virtual void received(const char* data, std::size_t n, completion_sink& done) = 0;
+    explicit multishot_op(bool selects_buffer) noexcept : selects_buffer(selects_buffer) {
+        multishot = true;
+    }
+    // A part: `result` as the kernel returned it (a descriptor, or a byte count with `data`
+    // pointing at the bytes, valid during the call only).
+    virtual void part(int result, const char* data, completion_sink& done) = 0;
+
+    const bool selects_buffer;
 
 protected:
-    ~multishot_recv_op() = default;
+    ~multishot_op() = default;
 };
 
 }  // namespace corio::detail
