@@ -39,7 +39,6 @@ void accept_stream::on_part(int fd, completion_sink& done) {
 // The armed request ended (from the ready queue): a last connection, cancelled (a loop that
 // closes), or an error for next() to return; the next wait arms it again.
 void accept_stream::on_end(int result) noexcept {
-    op_->in_flight = false;
     if (result >= 0) {
         try {
             ready_.push_back(result);
@@ -75,45 +74,26 @@ void multishot_accept_op::prep(io_uring_sqe& sqe) noexcept {
     io_uring_prep_multishot_accept(&sqe, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-attempt multishot_accept_op::try_now() noexcept {
-    result = -EOPNOTSUPP;
-    return attempt::done;
-}
-
 void multishot_accept_op::part(int result, const char*, completion_sink& done) {
-    if (s_ != nullptr) {
-        s_->on_part(result, done);
+    if (!orphaned()) {
+        s_.on_part(result, done);
     } else if (result >= 0) {
         ::close(result);  // an orphan's connection: nobody will serve it
     }
 }
 
-void multishot_accept_op::complete() noexcept {
-    if (s_ != nullptr) {
-        s_->on_end(result);
-        return;
-    }
-    if (result >= 0)
-        ::close(result);
-    delete this;
+void multishot_accept_op::ended(int result) noexcept {
+    s_.on_end(result);
 }
 
-void multishot_accept_op::discarded() noexcept {
-    if (s_ != nullptr) {
-        in_flight = false;
-        if (result >= 0)
-            ::close(result);  // the loop is closing: nobody will take it
-        return;
-    }
+// A last connection that a closing loop, or an orphan, has nobody to hand to.
+void multishot_accept_op::dropped(int result) noexcept {
     if (result >= 0)
         ::close(result);
-    delete this;
 }
 
-void multishot_accept_op::orphan(event_loop& loop) noexcept {
-    s_ = nullptr;
-    if (state == op_state::submitted)
-        loop_access::backend(loop).cancel(*this);
+void multishot_accept_op::orphan_ended(int result) noexcept {
+    dropped(result);
 }
 
 }  // namespace corio::detail

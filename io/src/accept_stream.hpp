@@ -18,31 +18,26 @@
 #include <corio/detail/socket_ops.hpp>
 #include <corio/tasks.hpp>
 
+#include "owned_multishot_op.hpp"
+
 namespace corio::detail {
 
 class accept_stream;
 
-class multishot_accept_op final : public multishot_op {
+class multishot_accept_op final : public owned_multishot_op {
 public:
-    explicit multishot_accept_op(accept_stream& s, int fd) noexcept
-        : multishot_op(/*selects_buffer=*/false), s_(&s), fd_(fd) {}
+    multishot_accept_op(accept_stream& s, int fd) noexcept
+        : owned_multishot_op(fd, /*selects_buffer=*/false), s_(s) {}
 
     void prep(io_uring_sqe& sqe) noexcept override;
-    int fd() const noexcept override { return fd_; }
-    interest wants() const noexcept override { return interest::read; }
-    attempt try_now() noexcept override;  // never called: only io_uring starts this op
     void part(int result, const char* data, completion_sink& done) override;
-    void complete() noexcept override;
-    void discarded() noexcept override;
-
-    bool in_flight = false;  // from start() until complete() or discarded() has run
-
-    // The stream is going while this is in flight: cancel; close what arrives; free once ended.
-    void orphan(event_loop& loop) noexcept;
 
 private:
-    accept_stream* s_;  // null once orphaned
-    int fd_;
+    void ended(int result) noexcept override;
+    void dropped(int result) noexcept override;
+    void orphan_ended(int result) noexcept override;
+
+    accept_stream& s_;  // not to be used once orphaned
 };
 
 class accept_stream {

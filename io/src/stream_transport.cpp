@@ -136,7 +136,6 @@ void stream_transport::on_part(const char* data, std::size_t n, completion_sink&
 // after a part, the buffers ran out, or a pause) is no news for the reader: the recv is armed
 // again if one waits. close() cancelling it is EOF for the reader, as in the per-read form.
 void stream_transport::on_receive_ended(int result) noexcept {
-    multishot_->in_flight = false;
     if (result == 0 || (result == -ECANCELED && closing_)) {
         eof_ = true;
     } else if (result < 0 && result != -ECANCELED && result != -ENOBUFS) {
@@ -163,41 +162,17 @@ void stream_multishot_recv::prep(io_uring_sqe& sqe) noexcept {
     io_uring_prep_recv_multishot(&sqe, fd_, nullptr, 0, 0);
 }
 
-attempt stream_multishot_recv::try_now() noexcept {
-    result = -EOPNOTSUPP;
-    return attempt::done;
-}
-
 void stream_multishot_recv::part(int n, const char* data, completion_sink& done) {
-    if (t_ != nullptr)  // an orphan's parts have no reader left: dropped
-        t_->on_part(data, static_cast<std::size_t>(n), done);
+    if (!orphaned())  // an orphan's parts have no reader left: dropped
+        t_.on_part(data, static_cast<std::size_t>(n), done);
 }
 
-void stream_multishot_recv::complete() noexcept {
-    if (t_ == nullptr) {
-        end();
-        return;
-    }
-    t_->on_receive_ended(result);
+void stream_multishot_recv::ended(int result) noexcept {
+    t_.on_receive_ended(result);
 }
 
-void stream_multishot_recv::discarded() noexcept {
-    if (t_ == nullptr) {
-        end();
-        return;
-    }
-    in_flight = false;  // the transport closes the descriptor when it goes
-}
-
-void stream_multishot_recv::orphan(event_loop& loop) noexcept {
-    t_ = nullptr;
-    if (state == op_state::submitted)
-        loop_access::backend(loop).cancel(*this);
-}
-
-void stream_multishot_recv::end() noexcept {
+void stream_multishot_recv::orphan_ended(int) noexcept {
     ::close(fd_);  // the io_uring backend keeps nothing per descriptor to forget
-    delete this;
 }
 
 // -- Writing ----------------------------------------------------------------------------------

@@ -42,6 +42,8 @@
 #include <corio/sockets.hpp>
 #include <corio/streams.hpp>
 
+#include "owned_multishot_op.hpp"
+
 namespace corio::detail {
 
 // A byte buffer consumed from the front and filled at the back (no zero-filling on growth).
@@ -88,31 +90,19 @@ class wait_for_part;
 
 // The transport's multishot recv. Apart from the transport (allocated once per stream), so
 // that it can outlive it: the kernel may hold it after the last handle is gone.
-class stream_multishot_recv final : public multishot_op {
+class stream_multishot_recv final : public owned_multishot_op {
 public:
     stream_multishot_recv(stream_transport& t, int fd) noexcept
-        : multishot_op(/*selects_buffer=*/true), t_(&t), fd_(fd) {}
+        : owned_multishot_op(fd, /*selects_buffer=*/true), t_(t) {}
 
     void prep(io_uring_sqe& sqe) noexcept override;
-    int fd() const noexcept override { return fd_; }
-    interest wants() const noexcept override { return interest::read; }
-    attempt try_now() noexcept override;  // never called: only io_uring starts this op
     void part(int n, const char* data, completion_sink& done) override;
-    void complete() noexcept override;
-    void discarded() noexcept override;
-
-    // From start() until complete() or discarded() has run: the op may not be started again.
-    bool in_flight = false;
-
-    // The transport is being destroyed while this is in flight: cancel it; once the kernel has
-    // ended it, close the descriptor and delete this.
-    void orphan(event_loop& loop) noexcept;
 
 private:
-    void end() noexcept;  // an orphan's last step
+    void ended(int result) noexcept override;
+    void orphan_ended(int result) noexcept override;
 
-    stream_transport* t_;  // null once orphaned
-    int fd_;
+    stream_transport& t_;  // not to be used once orphaned
 };
 
 class stream_transport : public std::enable_shared_from_this<stream_transport> {
