@@ -81,10 +81,9 @@ void future_state_base::add_callback(done_callback c) {
     if (!has_callbacks()) {
         take(first_, c);
     } else {
-        if (!more_)
-            more_.reset(new std::vector<done_callback>());
-        more_->push_back(std::move(c));
-        added = &more_->back();
+        std::vector<done_callback>& more = rare().more;
+        more.push_back(std::move(c));
+        added = &more.back();
     }
     if (batch_scheduled_) {
         count_in_batch(*added, +1);  // joins the batch already queued
@@ -97,8 +96,8 @@ void future_state_base::detach_watcher(done_watcher* w) noexcept {
     auto is_w = [w](const done_callback& c) {
         return c.id != 0 && !c.fn && c.arg != waiter_arg && c.target == w;
     };
-    if (more_) {
-        std::size_t removed = std::erase_if(*more_, is_w);
+    if (rare_) {
+        std::size_t removed = std::erase_if(rare_->more, is_w);
         if (batch_scheduled_)
             w->in_batches_ -= static_cast<std::uint32_t>(removed);
     }
@@ -106,9 +105,9 @@ void future_state_base::detach_watcher(done_watcher* w) noexcept {
         if (batch_scheduled_)
             --w->in_batches_;
         first_.id = 0;
-        if (!more_empty()) {  // keep registration order: the oldest of more_ moves up
-            take(first_, more_->front());
-            more_->erase(more_->begin());
+        if (!more_empty()) {  // keep registration order: the oldest of the rest moves up
+            take(first_, rare_->more.front());
+            rare_->more.erase(rare_->more.begin());
         }
     }
 }
@@ -125,24 +124,25 @@ std::size_t future_state_base::detach_done_callback(callback_id id) noexcept {
     if (first_.id == id) {
         if (batch_scheduled_)
             count_in_batch(first_, -1);
-        // Keep registration order: the oldest of more_ becomes the inline one.
+        // Keep registration order: the oldest of the rest becomes the inline one.
         first_.id = 0;
         first_.fn.reset();
         if (!more_empty()) {
-            take(first_, more_->front());
-            more_->erase(more_->begin());
+            take(first_, rare_->more.front());
+            rare_->more.erase(rare_->more.begin());
         }
         return 1;
     }
-    if (!more_)
+    if (!rare_)
         return 0;
-    auto it = std::find_if(more_->begin(), more_->end(),
-                           [id](const done_callback& c) { return c.id == id; });
-    if (it == more_->end())
+    std::vector<done_callback>& more = rare_->more;
+    auto it =
+        std::find_if(more.begin(), more.end(), [id](const done_callback& c) { return c.id == id; });
+    if (it == more.end())
         return 0;
     if (batch_scheduled_)
         count_in_batch(*it, -1);
-    more_->erase(it);
+    more.erase(it);
     return 1;
 }
 
@@ -153,8 +153,8 @@ void future_state_base::schedule_batch() {
     loop_->call_soon([ref = state_ref(this)] { ref.state->run_callbacks(); });
     batch_scheduled_ = true;
     count_in_batch(first_, +1);
-    if (more_) {
-        for (const done_callback& c : *more_)
+    if (rare_) {
+        for (const done_callback& c : rare_->more)
             count_in_batch(c, +1);
     }
 }
@@ -174,13 +174,14 @@ void future_state_base::run_callbacks() noexcept {
         run_one(first);
         return;
     }
-    more_list more = std::move(more_);
+    std::vector<done_callback> more;
+    more.swap(rare_->more);
     run_one(first);
-    for (done_callback& c : *more)
+    for (done_callback& c : more)
         run_one(c);
-    more->clear();
-    if (!more_)
-        more_ = std::move(more);  // keep the capacity: no alloc next time
+    more.clear();
+    if (rare_->more.empty())
+        rare_->more.swap(more);  // keep the capacity: no alloc next time
 }
 
 void future_state_base::run_one(done_callback& c) noexcept {
@@ -204,8 +205,8 @@ void future_state_base::run_one(done_callback& c) noexcept {
     }
 }
 
-void future_state_base::more_deleter::operator()(std::vector<done_callback>* more) const noexcept {
-    delete more;
+void future_state_base::rare_deleter::operator()(rare_data* r) const noexcept {
+    delete r;
 }
 
 void future_state_base::report_unretrieved() noexcept {

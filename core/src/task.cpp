@@ -10,7 +10,8 @@ bool task_base::cancel(std::string message) {
     ++cancel_requests_;
     // asyncio: forward to what the task waits on; if that will end the wait with
     // cancelled_error by itself, nothing more is needed.
-    if (waiting_on_ != nullptr && waiting_on_->cancel_wait(message))
+    // (Only a scheduled task's word is a wait; an inline coroutine's is its continuation.)
+    if (scheduled_ && waiting_on_ != nullptr && waiting_on_->cancel_wait(message))
         return true;
     get_extras().cancel_message = std::move(message);
     must_cancel_ = true;
@@ -25,14 +26,8 @@ int task_base::uncancel() noexcept {
     return cancel_requests_;
 }
 
-task_base::extras& task_base::get_extras() {
-    if (!extras_)
-        extras_.reset(new extras());
-    return *extras_;
-}
-
-void task_base::extras_deleter::operator()(extras* e) const noexcept {
-    delete e;
+future_state_base::rare_data* task_base::make_rare() const {
+    return new extras();
 }
 
 void task_base::unlink_on_destroy() noexcept {
@@ -40,8 +35,9 @@ void task_base::unlink_on_destroy() noexcept {
 }
 
 std::string task_base::get_name() const {
-    if (extras_ && !extras_->name.empty())
-        return extras_->name;
+    const extras* e = extras_if_any();
+    if (e != nullptr && !e->name.empty())
+        return e->name;
     return "Task-" + std::to_string(id_);
 }
 
@@ -57,18 +53,19 @@ void task_base::set_created_at(const std::source_location& where) {
 
 std::string task_base::describe() const {
     std::string text = get_name();
-    if (extras_ && extras_->has_location) {
+    const extras* e = extras_if_any();
+    if (e != nullptr && e->has_location) {
         text += " created at ";
-        text += extras_->created_at.file_name();
+        text += e->created_at.file_name();
         text += ':';
-        text += std::to_string(extras_->created_at.line());
+        text += std::to_string(e->created_at.line());
     }
     return text;
 }
 
 void task_base::throw_pending_cancel() {
     must_cancel_ = false;
-    throw cancelled_error(std::move(extras_->cancel_message));
+    throw cancelled_error(std::move(get_extras().cancel_message));
 }
 
 void task_base::mark_started(event_loop& loop, task_base* root) noexcept {
@@ -99,12 +96,35 @@ void task_base::finish_with(std::exception_ptr error) {
 void task_base::finish_returned_cancelled() {
     must_cancel_ = false;
     store_value_as_cancelled();
-    finish_cancelled(std::move(extras_->cancel_message));
+    finish_cancelled(std::move(get_extras().cancel_message));
 }
 
 }  // namespace corio::detail
 
 namespace corio {
+
+std::vector<detail::task_base*> detail::loop_access::tasks(event_loop& loop) {
+    std::vector<task_base*> live;
+    live.reserve(loop.tasks_.size() - loop.dead_tasks_);
+    for (task_base* t : loop.tasks_) {
+        if (t != nullptr)
+            live.push_back(t);
+    }
+    return live;
+}
+
+void detail::loop_access::compact_tasks(event_loop& loop) noexcept {
+    std::vector<task_base*>& tasks = loop.tasks_;
+    std::size_t n = 0;
+    for (task_base* t : tasks) {
+        if (t != nullptr) {
+            t->task_index = static_cast<std::uint32_t>(n);
+            tasks[n++] = t;
+        }
+    }
+    tasks.resize(n);
+    loop.dead_tasks_ = 0;
+}
 
 void detail::loop_access::note_task_ended(event_loop& loop, task_base* t) {
     loop.last_task_ended_ = t->describe();

@@ -408,11 +408,16 @@ private:
     exception_handler handler_;
     loop_stats stats_;
 
-    // Tasks (tasks.hpp): the running one, and every live scheduled one, intrusively linked.
+    // Tasks (tasks.hpp): the running one, and every live scheduled one.
     detail::task_base* current_task_ = nullptr;
     detail::task_base* last_task_step_ = nullptr;  // the last task that ran a step
-    std::string last_task_ended_;            // debug mode: that task's description, if it has ended
-    std::vector<detail::task_base*> tasks_;  // each task knows its index: O(1) unlink
+    std::string last_task_ended_;  // debug mode: that task's description, if it has ended
+    // Every live scheduled task, each knowing its index. Unlinking nulls its entry, so it
+    // touches no other task (a swap with the last would write that task's index: a frame
+    // far from the one finishing); nulls at the end are popped at once (the back is never
+    // null), the others squeezed out when a push would grow the vector (dead_tasks_ of them).
+    std::vector<detail::task_base*> tasks_;
+    std::size_t dead_tasks_ = 0;
     task_factory task_factory_;
     std::uint32_t task_ids_ = 0;
     void close_pending_tasks() noexcept;
@@ -486,12 +491,13 @@ struct loop_access {
         if (rec != nullptr && rec->generation == gen)
             loop.cancel_record(rec);
     }
-    static const std::vector<task_base*>& tasks(event_loop& loop) noexcept { return loop.tasks_; }
+    static std::vector<task_base*> tasks(event_loop& loop);  // the live ones, in no order
     static std::uint32_t next_task_id(event_loop& loop) noexcept { return ++loop.task_ids_; }
     // Inline, defined in detail/task_base.hpp (they need task_base): every task links and
     // unlinks once, and a call each way cost more than the work.
     static inline void link_task(event_loop& loop, task_base* t);
     static inline void unlink_task(event_loop& loop, task_base* t) noexcept;
+    static void compact_tasks(event_loop& loop) noexcept;
     static void note_task_ended(event_loop& loop, task_base* t);
     // corio::io's per-loop state; created by io on first use, told when the loop closes.
     static std::unique_ptr<loop_extension>& io_extension(event_loop& loop) noexcept {

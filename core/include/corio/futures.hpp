@@ -66,8 +66,8 @@ private:
 // The type-independent part of a future's state.
 //
 // Invariants: status_ moves once, from pending to finished or cancelled. While pending,
-// first_/more_ hold every registered callback. Once done, they hold those not yet run, and
-// batch_scheduled_ says whether a loop callback that will run them is queued.
+// first_ and rare_->more hold every registered callback. Once done, they hold those not yet run,
+// and batch_scheduled_ says whether a loop callback that will run them is queued.
 class future_state_base {
 public:
     // Two pointers of captures inline: done callbacks are few and short, and every task
@@ -135,7 +135,6 @@ protected:
     }
     void finish_cancelled(std::string message);  // pending -> cancelled, likewise
 
-private:
     // One registration: a done_fn, or (fn empty) a coroutine to resume (arg == waiter_arg) or
     // a done_watcher to tell `arg`. id 0: the slot is empty.
     static constexpr std::uint32_t waiter_arg = UINT32_MAX;
@@ -145,9 +144,24 @@ private:
         void* target = nullptr;
         done_fn fn;
     };
+    // What few futures need, allocated on first need behind one pointer: callbacks past the
+    // first, and (a task's, see make_rare) its name and pending cancel message. One pointer
+    // for both keeps a task's frame a cache line smaller.
+    struct rare_data {
+        virtual ~rare_data() = default;
+        std::vector<done_callback> more;
+    };
+    virtual rare_data* make_rare() const { return new rare_data(); }
+    rare_data& rare() {
+        if (!rare_)
+            rare_.reset(make_rare());
+        return *rare_;
+    }
+    rare_data* rare_if_any() const noexcept { return rare_.get(); }
 
+private:
     void add_plain(std::uint32_t arg, void* target) {
-        if (first_.id == 0 && !done()) {  // no callback yet (first_ fills before more_)
+        if (first_.id == 0 && !done()) {  // no callback yet (first_ fills before the rest)
             first_.id = next_id_++;
             first_.arg = arg;
             first_.target = target;
@@ -160,7 +174,7 @@ private:
     // a pending one invalid_state_error(not_ready); a finished one counts as retrieved.
     void require_finished(const char* not_ready);
     void report_unretrieved() noexcept;
-    bool more_empty() const noexcept { return !more_ || more_->empty(); }
+    bool more_empty() const noexcept { return !rare_ || rare_->more.empty(); }
     bool has_callbacks() const noexcept { return first_.id != 0 || !more_empty(); }
     void add_callback(done_callback c);
     void schedule_callbacks() {
@@ -211,25 +225,27 @@ private:
         to.fn = std::move(from.fn);
     }
 
+    // Ordered for size: the pointers first, the small fields last, so that a task's own
+    // small fields fill this class's tail padding (detail/task_base.hpp).
     event_loop* loop_ = nullptr;
+    // The exception set with set_exception, or, once cancelled, the cancelled_error to throw
+    // (made at cancel time: a cancelled future pays for its message, others do not).
+    std::exception_ptr exception_;
+    // The first callback lives inline (the common case: one awaiter); more go to the rare
+    // data, which is allocated on the second add only. Order of registration: first_, then
+    // rare_->more.
+    done_callback first_;
+    // Freed out of line: rare, and every future's (every task's) destructor inlines this
+    // member's, which is then one test.
+    struct rare_deleter {
+        void operator()(rare_data* r) const noexcept;
+    };
+    std::unique_ptr<rare_data, rare_deleter> rare_;
     std::uint32_t refs_ = 1;
     std::uint32_t next_id_ = 1;
     future_status status_ = future_status::pending;
     bool exception_retrieved_ = false;  // asyncio's __log_traceback, inverted
     bool batch_scheduled_ = false;
-    // The exception set with set_exception, or, once cancelled, the cancelled_error to throw
-    // (made at cancel time: a cancelled future pays for its message, others do not).
-    std::exception_ptr exception_;
-    // The first callback lives inline (the common case: one awaiter); more go to `more_`,
-    // which allocates on the second add only. Order of registration: first_, then more_.
-    done_callback first_;
-    // Freed out of line: the list is rare, and every future's (every task's) destructor
-    // inlines this member's, which is then one test and no vector teardown.
-    struct more_deleter {
-        void operator()(std::vector<done_callback>* more) const noexcept;
-    };
-    using more_list = std::unique_ptr<std::vector<done_callback>, more_deleter>;
-    more_list more_;  // allocated on a second callback
 };
 
 // The state of a future<T> (Base = future_state_base), or of a task<T> (Base = task_base).

@@ -125,7 +125,8 @@ public:
 private:
     // Out of line: keeps the sleep(0) path above small enough to inline in every coroutine.
     [[gnu::noinline]] void start_timer() {
-        // NaN reaches here too (it is not <= 0): call_later rejects it.
+        // NaN reaches here too (it is not <= 0): call_later rejects it. delay_ is read before
+        // timer_ takes its place.
         auto [rec, gen] = loop_access::timer_of(task_->loop().call_later(delay_, [this] {
             task_->suspended_on(nullptr);  // a cancel() from now on waits for the resume
             loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
@@ -136,10 +137,14 @@ private:
         loop_access::set_current_task(task_->loop(), nullptr);
     }
 
-    double delay_;
+    // The delay until the timer starts, then the timer: with its generation, a timer_handle
+    // in 12 bytes. Sharing a word keeps a sleeping coroutine's frame within three cache lines.
+    union {
+        double delay_;
+        callback_record* timer_;
+    };
     task_base* task_ = nullptr;
     std::coroutine_handle<> handle_;
-    callback_record* timer_ = nullptr;  // with its generation: a timer_handle in 12 bytes
     std::uint32_t timer_generation_ = 0;
 };
 

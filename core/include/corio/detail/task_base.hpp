@@ -26,9 +26,14 @@ protected:
 };
 
 // Invariants (asyncio's Task): a task is pending until its coroutine returns or throws. While
-// it is suspended, either `waiting_on` is the wait that a cancel() forwards to, or the task is
+// it is suspended, either `waiting_on_` is the wait that a cancel() forwards to, or the task is
 // already scheduled to resume and a cancel() is recorded in `must_cancel_` (its message in the
 // extras), which the next resumption throws into the coroutine.
+//
+// Size matters here: the frame of a coroutine that does one co_await sleep(0) is 192 bytes,
+// three cache lines, with this class at 112 (the static_assert below), which it keeps by
+// sharing a word between waiting_on_ and continuation_, one rare-data pointer with the future
+// part, and by its small fields filling future_state_base's tail padding.
 class task_base : public future_state_base {
 public:
     bool cancel(std::string message) override;  // asyncio Task.cancel
@@ -44,11 +49,13 @@ public:
     std::uint32_t id() const noexcept { return id_; }
 
     // Called by every awaiter as it resumes: throws a pending cancellation into the coroutine.
+    // On the root task (what awaiters hold), or on an inline coroutine as it starts.
     void throw_if_cancel_requested() {
-        waiting_on_ = nullptr;
+        root_->waiting_on_ = nullptr;
         if (root_->must_cancel_) [[unlikely]]
             root_->throw_pending_cancel();
     }
+    // On the root task only: an inline coroutine's word holds its continuation.
     void suspended_on(task_waiter* w) noexcept { waiting_on_ = w; }
 
     // Lifecycle, driven by create_task and the promise.
@@ -57,8 +64,10 @@ public:
     bool started() const noexcept { return started_; }
     void mark_started(event_loop& loop, task_base* root) noexcept;
     task_base* root() noexcept { return root_; }
-    std::coroutine_handle<> continuation() const noexcept { return continuation_; }
-    void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
+    std::coroutine_handle<> continuation() const noexcept {
+        return std::coroutine_handle<>::from_address(continuation_);
+    }
+    void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c.address(); }
     // The coroutine returned or threw: complete the state as asyncio's __step would.
     void finish_with(std::exception_ptr error);
     void finish_returned() {  // returned (value already stored by the promise)
@@ -101,52 +110,72 @@ private:
     void unlink_on_destroy() noexcept;
     void finish_returned_cancelled();
 
-    task_waiter* waiting_on_ = nullptr;
-    task_base* root_ = this;  // the scheduled task whose cancellation this coroutine obeys
-    std::coroutine_handle<> continuation_;  // an inline-awaited coroutine's awaiter
     // Rare data, allocated only for a named task, in debug mode or for a cancel() that must
     // wait for the next resumption, so that an anonymous task stays small: the name (empty:
-    // "Task-<id>"), where it was created, and the pending cancellation's message.
-    struct extras {
+    // "Task-<id>"), where it was created, and the pending cancellation's message. It shares
+    // the future part's allocation and pointer (future_state_base::rare_data).
+    struct extras : rare_data {
         std::string name;
         std::source_location created_at;
         bool has_location = false;
         std::string cancel_message;  // meaningful while must_cancel_
     };
-    extras& get_extras();
-    // Freed out of line, for the reason future_state_base's more_ is.
-    struct extras_deleter {
-        void operator()(extras* e) const noexcept;
-    };
-    std::unique_ptr<extras, extras_deleter> extras_;
+    rare_data* make_rare() const override;
+    extras& get_extras() { return static_cast<extras&>(rare()); }
+    const extras* extras_if_any() const noexcept {
+        return static_cast<const extras*>(rare_if_any());
+    }
+
+    // Declared first: these fill future_state_base's tail padding. Bits, to fit there.
+    bool scheduled_ : 1 = false;
+    bool started_ : 1 = false;
+    bool must_cancel_ : 1 = false;  // asyncio's _must_cancel: throw at the next resumption
+    int cancel_requests_ = 0;
     std::uint32_t id_ = 0;
 
 public:
     std::uint32_t task_index = npos;  // place in the loop's task list (all_tasks); or npos
 
 private:
-    int cancel_requests_ = 0;
-    bool scheduled_ = false;
-    bool started_ = false;
-    bool must_cancel_ = false;  // asyncio's _must_cancel: throw at the next resumption
+    // A scheduled task may wait on something (waiting_on_); an inline-awaited coroutine never
+    // does (its awaiters record the wait in its root), but has an awaiter to return to
+    // (continuation_, a coroutine address). Never both, so they share a word.
+    union {
+        task_waiter* waiting_on_ = nullptr;
+        void* continuation_;
+    };
+    task_base* root_ = this;  // the scheduled task whose cancellation this coroutine obeys
 };
+
+// 112 bytes on LP64 (see the class comment); a change here moves the frame across a cache line.
+static_assert(sizeof(void*) != 8 || sizeof(task_base) <= 112);
 
 // The loop's list of live tasks and its current task (what all_tasks/current_task read).
 task_base* current_task_of(event_loop& loop) noexcept;
 
 inline void loop_access::link_task(event_loop& loop, task_base* t) {
-    t->task_index = static_cast<std::uint32_t>(loop.tasks_.size());
-    loop.tasks_.push_back(t);
+    std::vector<task_base*>& tasks = loop.tasks_;
+    // Squeezing the nulls out costs one pass, paid for by the unlinks that made them.
+    if (tasks.size() == tasks.capacity() && loop.dead_tasks_ > tasks.size() / 2) [[unlikely]]
+        compact_tasks(loop);
+    t->task_index = static_cast<std::uint32_t>(tasks.size());
+    tasks.push_back(t);
 }
 
 inline void loop_access::unlink_task(event_loop& loop, task_base* t) noexcept {
     if (t->task_index == task_base::npos)
         return;
-    // Swap with the last: O(1), and all_tasks() promises no order.
-    task_base* last = loop.tasks_.back();
-    loop.tasks_[t->task_index] = last;
-    last->task_index = t->task_index;
-    loop.tasks_.pop_back();
+    std::vector<task_base*>& tasks = loop.tasks_;
+    if (t->task_index + 1 == tasks.size()) {
+        tasks.pop_back();
+        while (!tasks.empty() && tasks.back() == nullptr) {  // keep the back non-null
+            tasks.pop_back();
+            --loop.dead_tasks_;
+        }
+    } else {
+        tasks[t->task_index] = nullptr;
+        ++loop.dead_tasks_;
+    }
     t->task_index = task_base::npos;
     // Debug mode's stall detector may have to name a task that ends in the step it times.
     if (loop.debug_ && t == loop.last_task_step_) [[unlikely]]

@@ -30,16 +30,26 @@ task_base& state_of(task<T>& t) noexcept {
     return *t.promise();
 }
 
-// `Children` is a vector of task<T> or an array of task_base*.
+template <class T>
+void ensure_scheduled(task<T>& child, event_loop& loop);
+
+// `Children` is a vector of task<T> or an array of task_base*. Given a loop, the watch also
+// schedules the children that are not tasks yet (asyncio's ensure_future), in the same pass:
+// gather over n fresh coroutines then visits each frame once to start watching, not twice.
 template <class Children, class Owner>
 class child_watch final : public done_watcher {
 public:
-    child_watch(Children& children, Owner& owner) : children_(children), owner_(owner) {
+    child_watch(Children& children, Owner& owner, event_loop* schedule_on = nullptr)
+        : children_(children), owner_(owner) {
         if (children.size() >= UINT32_MAX)
             throw std::length_error("too many tasks to watch");
         std::size_t i = 0;
         try {
             for (; i < children.size(); ++i) {
+                if constexpr (!std::is_pointer_v<std::remove_cvref_t<decltype(children[i])>>) {
+                    if (schedule_on != nullptr)
+                        ensure_scheduled(children[i], *schedule_on);
+                }
                 state_of(children[i]).add_watcher(this, static_cast<std::uint32_t>(i));
             }
         } catch (...) {
@@ -89,13 +99,17 @@ private:
     std::size_t fired_ = 0;
 };
 
-// Schedules the coroutines that are not tasks yet (asyncio's ensure_future).
+// Schedules a coroutine that is not a task yet (asyncio's ensure_future), as
+// loop.create_task would, and leaves a task alone.
+template <class T>
+void ensure_scheduled(task<T>& child, event_loop& loop) {
+    if (!child.promise()->scheduled())
+        start_task(loop, child.promise(), {}, std::source_location::current());
+}
 template <class T>
 void ensure_scheduled(std::vector<task<T>>& children, event_loop& loop) {
-    for (task<T>& c : children) {
-        if (!c.promise()->scheduled())
-            c = loop.create_task(std::move(c));
-    }
+    for (task<T>& c : children)
+        ensure_scheduled(c, loop);
 }
 
 inline bool failed(task_base& t) noexcept {
@@ -159,7 +173,6 @@ using gather_result_t = std::conditional_t<std::is_void_v<T>, void, std::vector<
 template <class T>
 task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
     event_loop& loop = get_running_loop();
-    detail::ensure_scheduled(children, loop);
     struct progress {
         std::vector<task<T>>& children;
         detail::gather_wake wake;
@@ -173,7 +186,7 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
                 wake.wake_up(deferred);
         }
     } state{children, detail::gather_wake(loop, children.size())};
-    detail::child_watch<std::vector<task<T>>, progress> watch(children, state);
+    detail::child_watch<std::vector<task<T>>, progress> watch(children, state, &loop);
     try {
         co_await state.wake.fut;
     } catch (const cancelled_error&) {
