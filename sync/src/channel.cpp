@@ -357,6 +357,36 @@ bool channel_core::spin_for_items() const noexcept {
     return false;
 }
 
+// Before a sleep: go quiet after enough short naps (header). Going quiet is a Dekker pair
+// against senders already past their read of rx_quiet_ (wakeup.hpp's try_go_quiet): store the
+// flag, heavy fence, then look at every `posting` flag; a sender stores `posting` before its
+// light fence and its read of rx_quiet_. So either we see it posting (and stay as we are), or
+// it reads rx_quiet_ and uses the full fence. Leaving is a plain store: a full fence is right
+// in either mode.
+void channel_core::update_quiet() noexcept {
+    const std::uint64_t released = released_.load(std::memory_order_relaxed);
+    const bool short_nap_now = released - released_at_sleep_ < short_nap;
+    released_at_sleep_ = released;
+    if (rx_quiet_now_)
+        return;
+    short_naps_ = short_nap_now ? short_naps_ + 1 : 0;
+    if (short_naps_ < short_naps_needed)
+        return;
+    short_naps_ = 0;
+    rx_quiet_.store(true, std::memory_order_relaxed);
+    heavy_fence();  // rx_quiet_ before the posting flags: pairs with publish()'s light fence
+    if (any_sender_posting()) {
+        rx_quiet_.store(false, std::memory_order_relaxed);
+        return;
+    }
+    rx_quiet_now_ = true;
+}
+
+void channel_core::stop_being_quiet() noexcept {
+    rx_quiet_now_ = false;
+    rx_quiet_.store(false, std::memory_order_relaxed);
+}
+
 // Serves the receivers' FIFO from the owning loop: hands the oldest item to the first waiter,
 // wakes every waiter with "closed" once the channel is closed and drained, or goes to sleep
 // (rx_sleeping_, heavy fence, one more look: the handshake of the header comment).
@@ -377,10 +407,15 @@ void channel_core::pump() noexcept {
             return;  // asleep: a publish, a close or a slot given back on a closed channel wakes us
         if (spin_for_items())
             continue;
+        update_quiet();
         rx_sleeping_.store(true, std::memory_order_relaxed);
         // The flag before the re-check's loads (the queue, tx_): pairs with the light fence of
-        // publish(), close_now() and wake_receivers_if_sleeping().
-        heavy_fence();
+        // publish() and wake_receivers_if_sleeping(), or, quiet, with their full fences.
+        if (rx_quiet_now_) {
+            full_fence();
+        } else {
+            heavy_fence();
+        }
         armed = true;
     }
     if (armed) {
@@ -421,7 +456,9 @@ void channel_core::wake_receivers() noexcept {
 // After an RMW on tx_ that a sleeping receiver must see (close, a slot given back): the
 // write before the load of rx_sleeping_, pairing with pump()'s heavy fence.
 void channel_core::wake_receivers_if_sleeping() noexcept {
-    light_fence();
+    // A full fence whatever the receiver's mode: closers have no `posting` flag for going
+    // quiet to see, and this path is rare.
+    full_fence();
     if (rx_sleeping_.load(std::memory_order_relaxed) &&
         rx_sleeping_.exchange(false, std::memory_order_relaxed)) {
         wake_receivers();

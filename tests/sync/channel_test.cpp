@@ -497,6 +497,44 @@ TEST(channel, an_item_sent_as_the_receiver_goes_to_sleep_still_arrives_promptly)
     EXPECT_EQ(ch.size(), 0u);
 }
 
+// A receiver that sleeps after every item goes quiet; one that then takes a long run of items
+// without sleeping goes back, so busy senders use the light fence again.
+TEST(channel, a_receiver_goes_quiet_when_it_sleeps_per_item_and_back_when_busy) {
+    std::string why;
+    auto l = test::make_loop(backend_kind::automatic, std::chrono::nanoseconds(0), &why);
+    ASSERT_NE(l, nullptr) << why;
+    test::loop_thread lt(std::move(l));
+    channel<int> ch(*lt.loop, 1024);
+    constexpr int slow = 64;
+    constexpr int burst = 1000;
+    std::atomic<int> received{0};
+    auto receiver = [&]() -> task<std::pair<bool, bool>> {
+        for (int i = 0; i < slow; ++i) {
+            co_await ch.receive();
+            received.store(i + 1, std::memory_order_release);
+        }
+        const bool quiet_after_slow = detail::channel_access::core(ch).receiver_quiet();
+        while (ch.size() < static_cast<std::size_t>(burst))  // the whole burst is in
+            co_await sleep(0.0005);
+        for (int i = 0; i < burst; ++i)
+            co_await ch.receive();
+        co_return std::pair(quiet_after_slow, detail::channel_access::core(ch).receiver_quiet());
+    };
+    auto done = run_coroutine_threadsafe(receiver(), *lt.loop);
+    for (int i = 0; i < slow; ++i) {  // one at a time, each once the receiver sleeps
+        ASSERT_EQ(ch.try_send(i), send_status::sent);
+        ASSERT_TRUE(test::wait_until(
+            [&] { return received.load(std::memory_order_acquire) == i + 1; }, 2s));
+        // Asleep means the receiver has armed for the next item: no send races its switch.
+        ASSERT_TRUE(test::wait_until([&] { return lt.loop->stats().asleep_since_ns != 0; }, 2s));
+    }
+    for (int i = 0; i < burst; ++i)
+        ASSERT_EQ(ch.try_send(slow + i), send_status::sent);
+    const auto [quiet_after_slow, quiet_after_burst] = done.result(test::scaled(10s));
+    EXPECT_TRUE(quiet_after_slow);
+    EXPECT_FALSE(quiet_after_burst);
+}
+
 // The waiting senders' race: a receive frees the only slot at the moment a sender on another
 // loop finds the channel full and starts to wait (no spinning first: co_await send enlists at
 // once). The receiver pauses a varying few microseconds between receives to sweep the free

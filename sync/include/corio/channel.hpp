@@ -67,7 +67,9 @@
 // a sender giving a slot back on a closed channel do the same after their RMW on tx_. Before it
 // arms, the receiving side watches the queue for 2 us, about what a sleep costs (membarrier,
 // then a wake-up message), so a receiver that keeps catching up with a busy sender does not
-// sleep every few items, and one that does sleep pays at most about twice.
+// sleep every few items, and one that does sleep pays at most about twice. A receiver that
+// sleeps after nearly every item goes quiet (the inbox's quiet loops, wakeup.hpp): it arms with
+// a full fence instead of membarrier, and senders that read rx_quiet_ add a full fence too.
 //
 // Full channels: a waiting sender, under mutex_, stores tx_waiting_ = true, runs heavy_fence(),
 // then reads released_ and CASes tx_ (closed? a free slot? else set tx_waiting) and links
@@ -208,6 +210,8 @@ public:
     std::size_t capacity() const noexcept { return static_cast<std::size_t>(capacity_); }
     std::size_t size() const noexcept;
     bool is_closed() const noexcept;
+    // Owner loop only: whether the receiving side is quiet (full fences, no membarrier).
+    bool receiver_quiet() const noexcept { return rx_quiet_now_; }
     std::size_t waiting_senders() const noexcept {
         return tx_count_.load(std::memory_order_relaxed);  // a snapshot
     }
@@ -244,8 +248,11 @@ public:
     // After the enqueue: wakes the receivers if they sleep, then leaves (`posting` false, the
     // send's last access to the channel). hot: no alloc
     void publish(std::atomic<bool>& posting) noexcept {
-        // The enqueue before the load of rx_sleeping_: pairs with pump()'s heavy fence.
+        // The enqueue before the load of rx_sleeping_: pairs with pump()'s heavy fence, or,
+        // while the receiver is quiet (it sleeps every few items), with its full fence.
         light_fence();
+        if (rx_quiet_.load(std::memory_order_relaxed)) [[unlikely]]
+            full_fence();
         // The load filters the common case (awake) without writing the line; the exchange
         // picks one waker among the senders that saw the flag. Relaxed: no data travels
         // through the flag (the items go through the queue's own release/acquire).
@@ -276,11 +283,14 @@ public:
     void delivered() noexcept {
         // One writer (this loop): a plain load and store, no RMW. Release: a sender that reads
         // the new count (acquire) and takes the slot happens-after this receive.
-        released_.store(released_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        const std::uint64_t released = released_.load(std::memory_order_relaxed) + 1;
+        released_.store(released, std::memory_order_release);
         // released_ before tx_waiting_: pairs with enlist()'s heavy fence (header comment).
         light_fence();
         if (tx_waiting_.load(std::memory_order_relaxed)) [[unlikely]]
             serve_waiters_locked();
+        if (rx_quiet_now_ && released - released_at_sleep_ >= busy_run) [[unlikely]]
+            stop_being_quiet();  // a flood again: senders go back to the light fence
     }
 
     bool closed_and_drained() const noexcept;
@@ -320,6 +330,10 @@ private:
     }
     std::uint64_t refresh_released() noexcept;
     bool spin_for_items() const noexcept;
+    void update_quiet() noexcept;
+    void stop_being_quiet() noexcept;
+    // Whether a sender is between its `posting` store and its last access (going quiet).
+    virtual bool any_sender_posting() const noexcept = 0;
     void serve_waiters_locked() noexcept;
     void serve_waiters() noexcept;                                  // under mutex_
     void clear_tx_waiting() noexcept;                               // under mutex_
@@ -345,10 +359,11 @@ private:
     // their cached view says full.
     alignas(cache_line_size) std::atomic<std::uint64_t> released_{0};
 
-    // Written around a sleep or a wait only, read on every send (rx_sleeping_) and every
-    // receive (tx_waiting_).
+    // Written around a sleep or a wait only, read on every send (rx_sleeping_, rx_quiet_) and
+    // every receive (tx_waiting_).
     alignas(cache_line_size) std::atomic<bool> rx_sleeping_{false};
     std::atomic<bool> tx_waiting_{false};  // written under mutex_
+    std::atomic<bool> rx_quiet_{false};    // written by the receiving loop (update_quiet)
 
     // The slow path of full channels.
     alignas(cache_line_size) std::mutex mutex_;
@@ -360,6 +375,16 @@ private:
     // Owning loop only.
     alignas(cache_line_size) channel_list rx_waiters_;
     bool handing_ = false;
+    // Quiet receivers (the inbox's quiet loops, wakeup.hpp): a receiver that sleeps every few
+    // items would pay a membarrier per item, so after short_naps_needed sleeps with fewer
+    // than short_nap items between them it switches both sides to full fences (a sender then
+    // pays a fence per send, cheap at that rate); busy_run items without a sleep switch back.
+    static constexpr std::uint64_t short_nap = 4;
+    static constexpr int short_naps_needed = 8;
+    static constexpr std::uint64_t busy_run = 256;
+    bool rx_quiet_now_ = false;            // rx_quiet_ as this loop last set it
+    int short_naps_ = 0;                   // consecutive sleeps after fewer than short_nap items
+    std::uint64_t released_at_sleep_ = 0;  // released_ at the last sleep
 };
 
 template <class T>
@@ -433,6 +458,14 @@ private:
         return returned_.has_value() || pos_ != end_ || items_.size_approx() != 0;
     }
 
+    bool any_sender_posting() const noexcept override {
+        bool any = false;
+        senders_.for_each([&any](const channel_sender_slot& s) {
+            any = any || s.posting.load(std::memory_order_relaxed);
+        });
+        return any;
+    }
+
     void wait_for_senders() noexcept override {
         senders_.for_each([](const channel_sender_slot& s) { wakeup::wait_until_left(s.posting); });
     }
@@ -447,6 +480,21 @@ private:
     std::size_t pos_ = 0;
     std::size_t end_ = 0;
     std::optional<T> returned_;
+};
+
+}  // namespace detail
+
+template <class T>
+class channel;
+
+namespace detail {
+
+// For tests and diagnostics: a channel's type-independent state.
+struct channel_access {
+    template <class T>
+    static const channel_core& core(const channel<T>& c) noexcept {
+        return *c.s_;
+    }
 };
 
 }  // namespace detail
@@ -567,6 +615,7 @@ private:
         s_->deliver(std::move(item));
     }
 
+    friend struct detail::channel_access;
     detail::channel_state<T>* s_;
 };
 
