@@ -508,9 +508,18 @@ TEST(channel, a_receiver_goes_quiet_when_it_sleeps_per_item_and_back_when_busy) 
     constexpr int slow = 64;
     constexpr int burst = 1000;
     std::atomic<int> received{0};
+    std::atomic<int> sent{0};
     auto receiver = [&]() -> task<std::pair<bool, bool>> {
         for (int i = 0; i < slow; ++i) {
             co_await ch.receive();
+            // Its sender must be out of try_send before this receiver arms again: a sender
+            // still in its send (its `posting` flag up, e.g. preempted by this wake-up) makes
+            // the switch wait, rightly, for a later sleep.
+            const auto deadline = std::chrono::steady_clock::now() + 2s;
+            while (sent.load(std::memory_order_acquire) <= i &&
+                   std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::yield();
+            }
             received.store(i + 1, std::memory_order_release);
         }
         const bool quiet_after_slow = detail::channel_access::core(ch).receiver_quiet();
@@ -523,6 +532,7 @@ TEST(channel, a_receiver_goes_quiet_when_it_sleeps_per_item_and_back_when_busy) 
     auto done = run_coroutine_threadsafe(receiver(), *lt.loop);
     for (int i = 0; i < slow; ++i) {  // one at a time, each once the receiver sleeps
         ASSERT_EQ(ch.try_send(i), send_status::sent);
+        sent.store(i + 1, std::memory_order_release);
         ASSERT_TRUE(test::wait_until(
             [&] { return received.load(std::memory_order_acquire) == i + 1; }, 2s));
         // Asleep means the receiver has armed for the next item: no send races its switch.
