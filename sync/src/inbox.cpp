@@ -1,4 +1,5 @@
-// The inbox: bulk drain into the ready queue, idle polling, producer tokens, close sweep.
+// The inbox: bulk drain into a batch the ready queue runs, idle polling, producer tokens, close
+// sweep.
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -14,34 +15,33 @@
 namespace corio::detail {
 namespace {
 
-// A drained message as a ready-queue callable: 48 bytes, no captures of its own, so it fits
-// a slot inline. If the ready queue drops it uncalled (close() clears it), its destructor
-// tells the message it was dropped, so nothing accepted is lost silently.
-struct remote_entry {
-    remote_message m;
-
-    explicit remote_entry(remote_message&& msg) noexcept : m(std::move(msg)) {}
-    remote_entry(remote_entry&&) noexcept = default;
-    remote_entry& operator=(remote_entry&&) = delete;
-    ~remote_entry() {
-        if (m)
-            m.call_once(message_fate::dropped);
+// moodycamel's bulk dequeue writes through an output iterator: this one moves each message
+// from the queue's block into the staging vector, reading the block only (inbox_cell.hpp).
+// The caller reserves the room first, so nothing allocates (or throws) while moodycamel is
+// mid-dequeue.
+struct into_staging {
+    std::vector<remote_message>* staged;
+    into_staging& operator*() noexcept { return *this; }
+    into_staging& operator++() noexcept { return *this; }
+    into_staging operator++(int) noexcept { return *this; }
+    into_staging& operator=(inbox_cell&& cell) noexcept {
+        cell.take(staged->emplace_back());
+        return *this;
     }
-    void operator()() { m.call_once(message_fate::run); }  // empties m first
 };
-static_assert(sizeof(remote_entry) <= inline_function_capacity);
 
-// moodycamel's bulk dequeue writes through an output iterator: this one constructs each
-// message's ready-queue entry in its slot, so a drained message is moved once, from the queue's
-// block into the slot it runs from. The caller reserves the room first, so no push allocates
-// (or throws) while moodycamel is mid-dequeue.
-struct into_ready_queue {
-    event_loop* loop;
-    into_ready_queue& operator*() noexcept { return *this; }
-    into_ready_queue& operator++() noexcept { return *this; }
-    into_ready_queue operator++(int) noexcept { return *this; }
-    into_ready_queue& operator=(remote_message&& m) noexcept {
-        loop_access::emplace_callback<remote_entry>(*loop, std::move(m));
+// close()'s sweep: into a local batch, called once the dequeue has returned (a dropped
+// message may post again, to this closed inbox).
+struct into_batch {
+    remote_message* at;
+    into_batch& operator*() noexcept { return *this; }
+    into_batch& operator++() noexcept {
+        ++at;
+        return *this;
+    }
+    into_batch operator++(int) noexcept { return {at++}; }
+    into_batch& operator=(inbox_cell&& cell) noexcept {
+        cell.take(*at);
         return *this;
     }
 };
@@ -66,7 +66,7 @@ std::chrono::nanoseconds idle_poll_from_environment() {
 
 // Its own line: the owning thread writes `posting` twice per message, and the closer reads it.
 struct alignas(cache_line_size) inbox::producer_slot {
-    explicit producer_slot(moodycamel::ConcurrentQueue<remote_message>& q) : token(q) {}
+    explicit producer_slot(moodycamel::ConcurrentQueue<inbox_cell>& q) : token(q) {}
     moodycamel::ProducerToken token;
     std::atomic<bool> posting{false};  // inside post() (wakeup.hpp, "Closing")
 };
@@ -114,31 +114,65 @@ bool inbox::post(remote_message&& m) {  // hot: no alloc in steady state
         std::atomic<bool>& posting;
         ~leave_on_exit() { w.leave(posting); }
     } guard{wake_, slot.posting};
-    if (!queue_.enqueue(slot.token, std::move(m)))
+    inbox_cell cell(std::move(m));
+    if (!queue_.enqueue(slot.token, std::move(cell))) {
+        cell.discard();  // not moved: moodycamel allocates before it constructs
         throw std::bad_alloc();
+    }
     return open;
 }
 
 std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
-    // A filter only, to keep an empty inbox from costing a bulk dequeue (and a batch of 64
-    // callables built and destroyed) every iteration: size_approx reads each producer's
-    // indices with relaxed loads. A message it misses is drained next iteration, and a loop
-    // about to block re-checks through the handshake (prepare_to_block), not through this.
-    if (queue_.size_approx() == 0)
+    // A filter only, to keep an empty inbox from costing a bulk dequeue every iteration:
+    // size_approx reads each producer's indices with relaxed loads. A message it misses is
+    // drained next iteration, and a loop about to block re-checks through the handshake
+    // (prepare_to_block), not through this.
+    if (batch_queued_ || queue_.size_approx() == 0)
         return 0;
     std::size_t total = 0;
     while (total < max_per_drain) {
-        loop_access::reserve_ready(loop, batch_size);
+        // staged_ holds more than this drain's only if a reserve below threw last time.
+        const std::size_t room = staged_.size() + batch_size;
+        if (staged_.capacity() < room)
+            staged_.reserve(std::max(room, 2 * staged_.capacity()));
         const std::size_t n =
-            queue_.try_dequeue_bulk(consumer_, into_ready_queue{&loop}, batch_size);
+            queue_.try_dequeue_bulk(consumer_, into_staging{&staged_}, batch_size);
         total += n;
         if (n < batch_size)
             break;
     }
+    if (staged_.empty())
+        return 0;
+    const bool debug = loop.get_debug();
+    loop_access::reserve_ready(loop, debug ? staged_.size() : 1);  // then no push throws
+    if (debug) [[unlikely]] {
+        // One entry per message, so that debug mode times each (run_ready_debug).
+        for (std::size_t i = 0; i < staged_.size(); ++i)
+            loop_access::push_callback(loop, [this, &loop, i] { run_staged(loop, i, i + 1); });
+    } else {
+        loop_access::push_callback(loop,
+                                   [this, &loop, n = staged_.size()] { run_staged(loop, 0, n); });
+    }
+    batch_queued_ = true;
     stats_->inbox_messages += total;
-    if (total != 0)
-        blocks_since_message_ = 0;
+    blocks_since_message_ = 0;
     return total;
+}
+
+void inbox::run_staged(event_loop& loop, std::size_t first, std::size_t last) noexcept {
+    // By index: a message may run code that posts to this inbox, but only drain() stages.
+    for (std::size_t i = first; i < last; ++i) {
+        try {
+            staged_[i].call_once(message_fate::run);
+        } catch (...) {
+            loop_access::report_callback_error(loop, std::current_exception());
+        }
+    }
+    stats_->callbacks_run += last - first - 1;  // the loop counted this entry as one
+    if (last == staged_.size()) {
+        staged_.clear();
+        batch_queued_ = false;
+    }
 }
 
 bool inbox::idle_poll_for(std::chrono::nanoseconds window) noexcept {
@@ -208,9 +242,17 @@ void inbox::publish_counters() noexcept {
 void inbox::close(event_loop&) noexcept {
     wake_.close_barrier();
     wait_for_producers();  // what they enqueued is visible now, and they are gone
+    // A batch whose entries close() dropped from the ready queue: its messages first, in
+    // their order (a dropped message may post again; the sweep below catches that).
+    for (remote_message& m : staged_) {
+        if (m)
+            m.call_once(message_fate::dropped);
+    }
+    staged_.clear();
+    batch_queued_ = false;
     remote_message batch[batch_size];
     for (;;) {
-        const std::size_t n = queue_.try_dequeue_bulk(consumer_, batch, batch_size);
+        const std::size_t n = queue_.try_dequeue_bulk(consumer_, into_batch{batch}, batch_size);
         for (std::size_t i = 0; i < n; ++i)
             batch[i].call_once(message_fate::dropped);
         if (n == 0)

@@ -146,12 +146,39 @@ TEST(inbox, threadsafe_handle_cancel_keeps_the_callback_from_running) {
     EXPECT_FALSE(keep.cancel());  // already ran
 }
 
-TEST(inbox, an_exception_in_a_threadsafe_callback_goes_to_the_handler) {
+// The messages of one drain run as one batch (inbox.cpp): a throwing one is reported on its
+// own and the rest still run, in order, each counted as a callback.
+TEST(inbox, an_exception_in_a_threadsafe_callback_goes_to_the_handler_and_the_rest_run) {
     inbox_loop t;
+    std::vector<int> order;
+    t.loop.call_soon_threadsafe([&order] { order.push_back(1); });
     t.loop.call_soon_threadsafe([] { throw std::runtime_error("boom"); });
+    t.loop.call_soon_threadsafe([&order] { order.push_back(3); });
+    const std::uint64_t run_before = t.loop.stats().callbacks_run;
     t.run_once();
     ASSERT_EQ(t.reported.size(), 1u);
     EXPECT_EQ(t.reported[0], "callback");
+    EXPECT_EQ(order, (std::vector<int>{1, 3}));
+    EXPECT_EQ(t.loop.stats().callbacks_run - run_before, 3u);
+    EXPECT_EQ(t.loop.stats().callback_errors, 1u);
+}
+
+// Debug mode times each message on its own, as each call_soon callback: three messages of
+// 60 ms each are not slow callbacks (limit 100 ms), but their iteration is slow.
+TEST(inbox, debug_mode_times_each_threadsafe_callback) {
+    inbox_loop t;
+    t.loop.set_debug(true);
+    std::vector<int> order;
+    for (int i = 0; i < 3; ++i) {
+        t.loop.call_soon_threadsafe([&t, &order, i] {
+            t.clock.advance(60'000'000);
+            order.push_back(i);
+        });
+    }
+    t.run_once();
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+    EXPECT_EQ(t.loop.stats().slow_callbacks, 0u);
+    EXPECT_EQ(t.loop.stats().slow_iterations, 1u);
 }
 
 // call_soon_threadsafe's steady state: no allocation on the producer's thread (per-thread

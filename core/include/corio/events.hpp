@@ -469,6 +469,9 @@ struct loop_access {
     static void report_dropped_callback(event_loop& loop) noexcept {
         loop.report_dropped_callback();
     }
+    static void report_callback_error(event_loop& loop, std::exception_ptr e) noexcept {
+        loop.report_callback_error(std::move(e));
+    }
     static void check_usable(const event_loop& loop, const char* what) { loop.check_usable(what); }
     static void set_current_task(event_loop& loop, task_base* t) noexcept {
         loop.current_task_ = t;

@@ -47,7 +47,8 @@ public:
     // points check is_closed() first and throw "Event loop is closed".
     virtual bool post(remote_message&& m) = 0;
 
-    // Moves waiting messages into the loop's ready queue; returns how many.
+    // Takes the waiting messages and queues their run in the loop's ready queue (after
+    // everything already there, in their order); returns how many.
     virtual std::size_t drain(event_loop& loop) = 0;
     // `timeout` is the poll's (negative: no limit); an inbox may poll idly within it.
     virtual bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept = 0;

@@ -68,6 +68,18 @@ public:
         ops->call_once(buf_, std::forward<Args>(args)...);
     }
 
+    // Moves the target into `dst` (empty) without writing to this one, which is left stale:
+    // its owner must neither call nor destroy it again, only end its lifetime without its
+    // destructor (detail/inbox_cell.hpp). For a queue's consumer: a write to the slot it
+    // reads from would take the cache line from the producer that reuses it next.
+    // (A target whose move constructor writes its source, a unique_ptr, still writes it.)
+    void move_out_leaving_stale(inline_function& dst) noexcept {
+        if (ops_ == nullptr)
+            return;
+        ops_->relocate(buf_, dst.buf_);
+        dst.ops_ = ops_;
+    }
+
     void reset() noexcept {
         if (ops_ != nullptr)
             std::exchange(ops_, nullptr)->destroy(buf_);

@@ -1,7 +1,7 @@
 // A loop's inbox: the MPSC queue other threads post to (moodycamel::ConcurrentQueue used with
-// one consumer), drained in bulk at the top of every iteration. Implements core's
-// detail::inbox_hook; no asyncio counterpart (asyncio's call_soon_threadsafe appends to
-// _ready under the GIL and writes the self-pipe every time).
+// one consumer), drained in bulk at the top of every iteration into a batch that one ready
+// entry runs. Implements core's detail::inbox_hook; no asyncio counterpart (asyncio's
+// call_soon_threadsafe appends to _ready under the GIL and writes the self-pipe every time).
 //
 // Decisions (see also BUILD.md):
 // - FIFO per producer thread, no order across producers (moodycamel's guarantee).
@@ -29,6 +29,7 @@
 #include <optional>
 #include <vector>
 
+#include <corio/detail/inbox_cell.hpp>
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/producer_slots.hpp>
 #include <corio/detail/wakeup.hpp>
@@ -73,7 +74,7 @@ public:
     struct producer_slot;
 
 private:
-    using queue_type = moodycamel::ConcurrentQueue<remote_message>;
+    using queue_type = moodycamel::ConcurrentQueue<inbox_cell>;
 
     producer_slot& slot_for_this_thread();
     void wait_for_producers() const noexcept;
@@ -95,6 +96,13 @@ private:
     std::chrono::nanoseconds idle_poll_;
     static constexpr unsigned idle_poll_recency = 10;
     unsigned blocks_since_message_ = idle_poll_recency;  // blocking polls since a drain found some
+
+    // Step 1's messages, run from here by one ready entry in step 5 (run_staged): each
+    // costs one move out of the queue and one call, not a ready-queue slot written and read
+    // back through a wrapper. Loop thread only.
+    std::vector<remote_message> staged_;
+    bool batch_queued_ = false;  // its entry is in the ready queue
+    void run_staged(event_loop& loop, std::size_t first, std::size_t last) noexcept;
 
     std::unique_ptr<thread_pool_executor> executor_;
     bool executor_shut_down_ = false;
