@@ -106,36 +106,36 @@ void event_loop::run_ready() {
         return;
     }
     while (count-- > 0) {
-        detail::ready_slot& slot = ready_.pop();
-        if (slot.entry.kind() == detail::entry_kind::coroutine) {  // a task step: the commonest
+        const detail::ready_entry entry = ready_.pop();
+        if (entry.kind() == detail::entry_kind::coroutine) {  // a task step: the commonest
             ++stats_.coroutines_resumed;
-            std::coroutine_handle<>::from_address(slot.entry.pointer()).resume();
+            std::coroutine_handle<>::from_address(entry.pointer()).resume();
             continue;
         }
-        run_slot(slot);
+        run_entry(entry);
     }
 }
 
 // ---------------------------------------------------------------------------------------
 
-void event_loop::run_slot(detail::ready_slot& slot) noexcept {  // hot: no alloc
-    if (slot.entry.bits != 0) {
-        run_entry(slot.entry);
-        return;
-    }
-    if (!slot.fn) {  // cancelled through its handle
+void event_loop::run_callable(detail::ready_callable& fn) noexcept {  // hot: no alloc
+    if (!fn) {  // cancelled through its handle
         ++stats_.callbacks_cancelled;
         return;
     }
     ++stats_.callbacks_run;
     try {
-        slot.fn.call_once();  // moves the callable out first: the slot may be reused meanwhile
+        fn.call_once();  // moves the callable out first: its slot may be reused meanwhile
     } catch (...) {
         report_callback_error(std::current_exception());
     }
 }
 
-void event_loop::run_entry(detail::ready_entry entry) noexcept {
+void event_loop::run_entry(detail::ready_entry entry) noexcept {  // hot: no alloc
+    if (entry.bits == 0) {
+        run_callable(ready_.pop_callable());
+        return;
+    }
     switch (entry.kind()) {
         case detail::entry_kind::record:
             run_callback(static_cast<detail::callback_record*>(entry.pointer()));
@@ -181,7 +181,7 @@ void event_loop::run_ready_debug(std::size_t count) {
         last_task_ended_.clear();
         const std::uint32_t ids_before = task_ids_;
         const std::int64_t start = clock_->now_ns();
-        run_slot(ready_.pop());
+        run_entry(ready_.pop());
         const double took = static_cast<double>(clock_->now_ns() - start) * 1e-9;
         if (took < slow_callback_s_ && took <= slowest)
             continue;
@@ -433,8 +433,8 @@ void handle::cancel() {
     if (rec_ != nullptr) {
         if (rec_->generation == key_)
             loop_->cancel_record(rec_);
-    } else if (detail::ready_slot* slot = loop_->ready_.pending_callback(key_)) {
-        slot->fn.reset();
+    } else if (detail::ready_callable* fn = loop_->ready_.pending_callback(key_)) {
+        fn->reset();
     }
 }
 

@@ -192,6 +192,36 @@ TEST(event_loop, a_cancelled_handle_does_not_run) {
     EXPECT_EQ(t.loop.stats().callbacks_cancelled, 1u);
 }
 
+task<void> log_first_step(std::vector<int>& order, int i) {
+    order.push_back(i);
+    co_return;
+}
+
+// The ready queue keeps task steps and callables in two rings (ready_queue.hpp): a burst that
+// grows both past their first size still runs in push order, and a handle still cancels its
+// own callable after the growth moved it.
+TEST(event_loop, a_burst_of_callbacks_and_task_steps_runs_in_order_across_growth) {
+    manual_clock_loop t;
+    std::vector<int> order;
+    std::vector<handle> handles;
+    std::vector<task<void>> tasks;
+    std::vector<int> expected;
+    for (int i = 0; i < 5000; ++i) {
+        if (i % 2 == 0) {
+            tasks.push_back(t.loop.create_task(log_first_step(order, i)));
+        } else {
+            handles.push_back(t.loop.call_soon([&order, i] { order.push_back(i); }));
+        }
+        if (i % 6 != 3)  // odd i with i % 6 == 3: cancelled below
+            expected.push_back(i);
+    }
+    for (std::size_t k = 1; k < handles.size(); k += 3)  // the callbacks of i = 3, 9, 15, ...
+        handles[k].cancel();
+    t.run_once();
+    EXPECT_EQ(order, expected);
+    EXPECT_EQ(t.loop.stats().callbacks_cancelled, 833u);
+}
+
 TEST(event_loop, cancel_destroys_the_callable_at_once) {
     manual_clock_loop t;
     auto token = std::make_shared<int>(0);

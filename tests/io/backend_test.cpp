@@ -71,7 +71,7 @@ void poll_and_run(detail::backend& b, std::chrono::nanoseconds timeout, loop_sta
     detail::completion_sink sink(ready, stats);
     b.poll(timeout, sink);
     while (!ready.empty()) {
-        detail::ready_entry e = ready.pop().entry;
+        detail::ready_entry e = ready.pop();
         ASSERT_EQ(e.kind(), detail::entry_kind::io);
         static_cast<detail::io_op*>(e.pointer())->complete();
     }

@@ -356,7 +356,7 @@ private:
     void run_ready();
     void run_ready_debug(std::size_t count);
     std::string describe_step(detail::task_base* t, std::uint32_t ids_before) const;
-    void run_slot(detail::ready_slot& slot) noexcept;
+    void run_callable(detail::ready_callable& fn) noexcept;
     void run_entry(detail::ready_entry entry) noexcept;
     void run_callback(detail::callback_record* rec) noexcept;
     void report_callback_error(std::exception_ptr error) noexcept;
