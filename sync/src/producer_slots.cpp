@@ -1,5 +1,4 @@
 // The thread-local slot cache and the registry of live slot owners (detail/producer_slots.hpp).
-#include <array>
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -28,23 +27,14 @@ live_owners& registry() {
     return *r;
 }
 
-// A thread's slots, by owner serial: direct-mapped for the common case (a thread sends to
-// fewer than 64 owners; serials are consecutive), with an overflow list for collisions. Dead
-// owners' entries are pruned when a new entry is added.
-struct slot_cache {
-    struct entry {
-        std::uint64_t serial = 0;
-        void* slot = nullptr;
-    };
-    static constexpr std::size_t direct_size = 64;
-    std::array<entry, direct_size> direct{};
-    std::vector<entry> overflow;
+// The cold half of a thread's slot cache (the hot half is producer_slot_cache): the entries
+// that collided in the direct-mapped array, and the thread-exit hook. Dead owners' entries
+// are pruned when a new entry is added.
+struct slot_cache_overflow {
+    std::vector<producer_slot_cache_entry> entries;
 
     void* find(std::uint64_t serial) const noexcept {
-        const entry& e = direct[serial % direct_size];
-        if (e.serial == serial) [[likely]]
-            return e.slot;
-        for (const entry& o : overflow) {
+        for (const producer_slot_cache_entry& o : entries) {
             if (o.serial == serial)
                 return o.slot;
         }
@@ -54,33 +44,36 @@ struct slot_cache {
     // With the registry locked.
     void add(std::uint64_t serial, void* slot,
              const std::unordered_map<std::uint64_t, producer_slot_owner*>& live) {
-        auto dead = [&](const entry& e) { return e.slot != nullptr && !live.contains(e.serial); };
-        std::erase_if(overflow, dead);
-        entry& d = direct[serial % direct_size];
+        auto dead = [&](const producer_slot_cache_entry& e) {
+            return e.slot != nullptr && !live.contains(e.serial);
+        };
+        std::erase_if(entries, dead);
+        producer_slot_cache_entry& d = producer_slot_cache[serial % producer_slot_cache_size];
         if (d.slot == nullptr || dead(d))
             d = {serial, slot};
         else
-            overflow.push_back({serial, slot});
+            entries.push_back({serial, slot});
     }
 
-    // The thread exits: its slots serve other threads of the owners still alive.
-    ~slot_cache() {
+    // The thread exits: its slots serve other threads of the owners still alive. The direct
+    // array is still this thread's storage here (it has no destructor).
+    ~slot_cache_overflow() {
         live_owners& r = registry();
         std::lock_guard lock(r.mutex);
-        auto give_back = [&](const entry& e) {
+        auto give_back = [&](const producer_slot_cache_entry& e) {
             if (e.slot == nullptr)
                 return;
             auto it = r.by_serial.find(e.serial);
             if (it != r.by_serial.end())
                 it->second->give_back(e.slot);
         };
-        for (const entry& e : direct)
+        for (const producer_slot_cache_entry& e : producer_slot_cache)
             give_back(e);
-        for (const entry& e : overflow)
+        for (const producer_slot_cache_entry& e : entries)
             give_back(e);
     }
 };
-thread_local slot_cache slots_of_this_thread;
+thread_local slot_cache_overflow overflow_of_this_thread;
 
 }  // namespace
 
@@ -96,14 +89,16 @@ void producer_slot_owner::retire() noexcept {
     r.by_serial.erase(serial_);
 }
 
-void* producer_slot_owner::slot_of_this_thread() const noexcept {
-    return slots_of_this_thread.find(serial_);
+constinit thread_local producer_slot_cache_entry producer_slot_cache[producer_slot_cache_size];
+
+void* producer_slot_owner::slot_in_overflow() const noexcept {
+    return overflow_of_this_thread.find(serial_);
 }
 
 void producer_slot_owner::remember_slot_of_this_thread(void* slot) {
     live_owners& r = registry();
     std::lock_guard lock(r.mutex);
-    slots_of_this_thread.add(serial_, slot, r.by_serial);
+    overflow_of_this_thread.add(serial_, slot, r.by_serial);
 }
 
 }  // namespace corio::detail

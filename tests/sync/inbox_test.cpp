@@ -1,6 +1,8 @@
 // The inbox on a deterministic loop (manual clock, fake backend): bulk drain in FIFO order,
 // close() accounting for every accepted message, allocation-free call_soon_threadsafe, and
 // idle polling on a real loop.
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -144,6 +146,25 @@ TEST(inbox, threadsafe_handle_cancel_keeps_the_callback_from_running) {
     t.run_once();
     EXPECT_EQ(ran, 1);
     EXPECT_FALSE(keep.cancel());  // already ran
+}
+
+// A message is moved into the queue and out again: bytes for a trivially copyable capture,
+// the capture's own move for the rest (inline_function's relocate). A short std::string
+// points into itself, so a byte copy would leave it pointing into the queue's block.
+TEST(inbox, captures_that_are_not_trivially_copyable_survive_the_queue) {
+    inbox_loop t;
+    std::vector<std::string> seen;
+    for (int i = 0; i < 100; ++i) {
+        t.loop.call_soon_threadsafe(
+            [&seen, text = std::string("m") + std::to_string(i), owned = std::make_unique<int>(i)] {
+                seen.push_back(text + ":" + std::to_string(*owned));
+            });
+    }
+    t.run_once();
+    ASSERT_EQ(seen.size(), 100u);
+    for (int i = 0; i < 100; ++i)
+        EXPECT_EQ(seen[static_cast<std::size_t>(i)],
+                  "m" + std::to_string(i) + ":" + std::to_string(i));
 }
 
 // The messages of one drain run as one batch (inbox.cpp): a throwing one is reported on its

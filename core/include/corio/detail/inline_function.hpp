@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -76,7 +77,7 @@ public:
     void move_out_leaving_stale(inline_function& dst) noexcept {
         if (ops_ == nullptr)
             return;
-        ops_->relocate(buf_, dst.buf_);
+        relocate_target(buf_, dst.buf_);
         dst.ops_ = ops_;
     }
 
@@ -90,9 +91,18 @@ private:
         void (*call)(void*, Args...);
         void (*call_once)(void*, Args...);
         void (*destroy)(void*) noexcept;
-        void (*relocate)(void* from,
-                         void* to) noexcept;  // move-construct into `to`, destroy `from`
+        // Move-construct into `to`, destroy `from`; null when a copy of the bytes does that
+        // (a trivially copyable target, or a boxed one's pointer): no indirect call for the
+        // commonest moves (a message into the inbox's queue and out again).
+        void (*relocate)(void* from, void* to) noexcept;
     };
+
+    void relocate_target(std::byte* from, std::byte* to) const noexcept {
+        if (ops_->relocate == nullptr) [[likely]]
+            std::memcpy(to, from, Capacity);
+        else
+            ops_->relocate(from, to);
+    }
 
     template <class F>
     static constexpr bool fits_inline =
@@ -113,7 +123,10 @@ private:
             ::new (to) F(std::move(get(from)));
             get(from).~F();
         }
-        static constexpr ops_table table{&call, &call_once, &destroy, &relocate};
+        static constexpr bool bytes_relocate =
+            std::is_trivially_copyable_v<F> && std::is_trivially_destructible_v<F>;
+        static constexpr ops_table table{&call, &call_once, &destroy,
+                                         bytes_relocate ? nullptr : &relocate};
     };
 
     template <class F>
@@ -128,14 +141,13 @@ private:
             (*guard.f)(std::forward<Args>(args)...);
         }
         static void destroy(void* p) noexcept { delete get(p); }
-        static void relocate(void* from, void* to) noexcept { ::new (to) F*(get(from)); }
-        static constexpr ops_table table{&call, &call_once, &destroy, &relocate};
+        static constexpr ops_table table{&call, &call_once, &destroy, nullptr};  // a pointer
     };
 
     void take(inline_function& other) noexcept {
         if (other.ops_ == nullptr)
             return;
-        other.ops_->relocate(other.buf_, buf_);
+        other.relocate_target(other.buf_, buf_);
         ops_ = std::exchange(other.ops_, nullptr);
     }
 

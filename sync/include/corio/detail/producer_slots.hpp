@@ -21,6 +21,19 @@
 
 namespace corio::detail {
 
+// The hot half of a thread's slot cache: direct-mapped by owner serial (a thread sends to
+// fewer than 64 owners in the common case; serials are consecutive). Trivially destructible
+// and constant-initialised, so that a lookup is a plain thread-local load, with neither a
+// call nor an initialisation guard (the cache's destructor, which gives slots back, lives in
+// another thread_local, touched only when an entry is added: producer_slots.cpp).
+struct producer_slot_cache_entry {
+    std::uint64_t serial = 0;
+    void* slot = nullptr;
+};
+inline constexpr std::size_t producer_slot_cache_size = 64;
+extern constinit thread_local producer_slot_cache_entry
+    producer_slot_cache[producer_slot_cache_size];
+
 class producer_slot_owner {
 public:
     producer_slot_owner(const producer_slot_owner&) = delete;
@@ -35,7 +48,13 @@ protected:
     ~producer_slot_owner() = default;
 
     /// The calling thread's slot here, or null if it has none yet. hot: no alloc
-    void* slot_of_this_thread() const noexcept;
+    void* slot_of_this_thread() const noexcept {
+        const producer_slot_cache_entry& e =
+            producer_slot_cache[serial_ % producer_slot_cache_size];
+        if (e.serial == serial_) [[likely]]
+            return e.slot;
+        return slot_in_overflow();
+    }
     /// Records `slot` as the calling thread's slot here (once, after making or reusing it).
     void remember_slot_of_this_thread(void* slot);
     /// The derived destructor's first step (before its slots die): after it, no exiting
@@ -43,6 +62,8 @@ protected:
     void retire() noexcept;
 
 private:
+    void* slot_in_overflow() const noexcept;
+
     const std::uint64_t serial_;
 };
 
