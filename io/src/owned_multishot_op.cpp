@@ -10,24 +10,23 @@ attempt owned_multishot_op::try_now() noexcept {
     return attempt::done;
 }
 
-void owned_multishot_op::complete() noexcept {
+bool owned_multishot_op::end_if_orphaned() noexcept {
     in_flight = false;
-    if (orphaned_) {
-        orphan_ended(result);
-        delete this;
-        return;
-    }
-    ended(result);  // may destroy the owner, and with it this op: nothing after
+    if (!orphaned_)
+        return false;
+    orphan_ended(result);
+    delete this;
+    return true;
+}
+
+void owned_multishot_op::complete() noexcept {
+    if (!end_if_orphaned())
+        ended(result);  // may destroy the owner, and with it this op: nothing after
 }
 
 void owned_multishot_op::discarded() noexcept {
-    in_flight = false;
-    if (orphaned_) {
-        orphan_ended(result);
-        delete this;
-        return;
-    }
-    dropped(result);
+    if (!end_if_orphaned())
+        dropped(result);
 }
 
 void owned_multishot_op::orphan(event_loop& loop) noexcept {

@@ -42,6 +42,10 @@ protected:
     const int fd_;
 
 private:
+    // The op has ended: an orphan finishes itself and is deleted (true); an owned one is left
+    // to its owner (false).
+    bool end_if_orphaned() noexcept;
+
     bool orphaned_ = false;
 };
 

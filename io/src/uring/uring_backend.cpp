@@ -214,16 +214,15 @@ void uring_backend::wake() noexcept {
 }
 
 void uring_backend::start(io_op& op) {
-    if (op.multishot) [[unlikely]] {
-        const bool buffers = static_cast<multishot_op&>(op).selects_buffer;
-        if (!(buffers ? caps_.multishot_recv : caps_.multishot_accept))
-            throw std::logic_error("a multishot op this io_uring backend cannot run");
-    }
+    // Multishot recv picks its buffers from the ring; multishot accept needs none.
+    const bool selects_buffer = op.multishot && static_cast<multishot_op&>(op).selects_buffer;
+    if (op.multishot && !(selects_buffer ? caps_.multishot_recv : caps_.multishot_accept))
+        throw std::logic_error("a multishot op this io_uring backend cannot run");
     io_op** slot = slot_for(op);                // throws before anything is queued
     deferred_cancels_.reserve(in_flight_ + 1);  // so that cancel() never allocates
     io_uring_sqe& sqe = take_sqe();
     op.prep(sqe);
-    if (op.multishot && static_cast<multishot_op&>(op).selects_buffer) {
+    if (selects_buffer) {
         sqe.flags |= IOSQE_BUFFER_SELECT;
         sqe.buf_group = uring::buffer_ring::group;
     }
