@@ -127,11 +127,11 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
     // size_approx reads each producer's indices with relaxed loads. A message it misses is
     // drained next iteration, and a loop about to block re-checks through the handshake
     // (prepare_to_block), not through this.
-    if (batch_queued_ || queue_.size_approx() == 0)
+    // staged_ holds messages without a batch entry only if reserve_ready threw last time.
+    if (batch_queued_ || (staged_.empty() && queue_.size_approx() == 0))
         return 0;
     std::size_t total = 0;
     while (total < max_per_drain) {
-        // staged_ holds more than this drain's only if a reserve below threw last time.
         const std::size_t room = staged_.size() + batch_size;
         if (staged_.capacity() < room)
             staged_.reserve(std::max(room, 2 * staged_.capacity()));
