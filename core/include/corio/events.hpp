@@ -458,10 +458,6 @@ struct loop_access {
     static void push_callback(event_loop& loop, F&& fn) {
         loop.ready_.push_callback(std::forward<F>(fn));
     }
-    template <class Fn, class... Args>
-    static void emplace_callback(event_loop& loop, Args&&... args) {
-        loop.ready_.emplace_callback<Fn>(std::forward<Args>(args)...);
-    }
     static void reserve_ready(event_loop& loop, std::size_t n) { loop.ready_.reserve(n); }
     static detail::backend& backend(event_loop& loop) noexcept { return *loop.backend_; }
     static loop_stats& stats(event_loop& loop) noexcept { return loop.stats_; }

@@ -70,16 +70,6 @@ public:
         return callable_tail_++;
     }
 
-    // Constructs a callable of type Fn from `args` in its slot. Hot: as push_callback.
-    template <class Fn, class... CtorArgs>
-    std::uint64_t emplace_callback(CtorArgs&&... args) {
-        make_room_for_callable();
-        callables_[callable_tail_ & callable_mask_].template emplace_as<Fn>(
-            std::forward<CtorArgs>(args)...);
-        entries_[tail_++ & mask_] = {0};
-        return callable_tail_++;
-    }
-
     // Makes room for `n` more entries of any kind, so that the next n pushes cannot allocate
     // (or throw).
     void reserve(std::size_t n) {
