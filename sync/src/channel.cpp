@@ -357,34 +357,20 @@ bool channel_core::spin_for_items() const noexcept {
     return false;
 }
 
-// Before a sleep: go quiet after enough short naps (header). Going quiet is a Dekker pair
-// against senders already past their read of rx_quiet_ (wakeup.hpp's try_go_quiet): store the
-// flag, heavy fence, then look at every `posting` flag; a sender stores `posting` before its
-// light fence and its read of rx_quiet_. So either we see it posting (and stay as we are), or
-// it reads rx_quiet_ and uses the full fence. Leaving is a plain store: a full fence is right
-// in either mode.
+// Before a sleep: go quiet after enough short naps (header), unless a sender is posting
+// (quiet_mode::try_enter, the inbox's Dekker pair: a sender stores `posting` before its light
+// fence and its read of rx_quiet_).
 void channel_core::update_quiet() noexcept {
     const std::uint64_t released = released_.load(std::memory_order_relaxed);
     const bool short_nap_now = released - released_at_sleep_ < short_nap;
     released_at_sleep_ = released;
-    if (rx_quiet_now_)
+    if (rx_quiet_.on())
         return;
     short_naps_ = short_nap_now ? short_naps_ + 1 : 0;
     if (short_naps_ < short_naps_needed)
         return;
     short_naps_ = 0;
-    rx_quiet_.store(true, std::memory_order_relaxed);
-    heavy_fence();  // rx_quiet_ before the posting flags: pairs with publish()'s light fence
-    if (any_sender_posting()) {
-        rx_quiet_.store(false, std::memory_order_relaxed);
-        return;
-    }
-    rx_quiet_now_ = true;
-}
-
-void channel_core::stop_being_quiet() noexcept {
-    rx_quiet_now_ = false;
-    rx_quiet_.store(false, std::memory_order_relaxed);
+    rx_quiet_.try_enter([this] { return any_sender_posting(); });
 }
 
 // Serves the receivers' FIFO from the owning loop: hands the oldest item to the first waiter,
@@ -411,7 +397,7 @@ void channel_core::pump() noexcept {
         rx_sleeping_.store(true, std::memory_order_relaxed);
         // The flag before the re-check's loads (the queue, tx_): pairs with the light fence of
         // publish() and wake_receivers_if_sleeping(), or, quiet, with their full fences.
-        if (rx_quiet_now_) {
+        if (rx_quiet_.on()) {
             full_fence();
         } else {
             heavy_fence();

@@ -211,7 +211,7 @@ public:
     std::size_t size() const noexcept;
     bool is_closed() const noexcept;
     // Owner loop only: whether the receiving side is quiet (full fences, no membarrier).
-    bool receiver_quiet() const noexcept { return rx_quiet_now_; }
+    bool receiver_quiet() const noexcept { return rx_quiet_.on(); }
     std::size_t waiting_senders() const noexcept {
         return tx_count_.load(std::memory_order_relaxed);  // a snapshot
     }
@@ -251,7 +251,7 @@ public:
         // The enqueue before the load of rx_sleeping_: pairs with pump()'s heavy fence, or,
         // while the receiver is quiet (it sleeps every few items), with its full fence.
         light_fence();
-        if (rx_quiet_.load(std::memory_order_relaxed)) [[unlikely]]
+        if (rx_quiet_.read()) [[unlikely]]
             full_fence();
         // The load filters the common case (awake) without writing the line; the exchange
         // picks one waker among the senders that saw the flag. Relaxed: no data travels
@@ -289,8 +289,8 @@ public:
         light_fence();
         if (tx_waiting_.load(std::memory_order_relaxed)) [[unlikely]]
             serve_waiters_locked();
-        if (rx_quiet_now_ && released - released_at_sleep_ >= busy_run) [[unlikely]]
-            stop_being_quiet();  // a flood again: senders go back to the light fence
+        if (rx_quiet_.on() && released - released_at_sleep_ >= busy_run) [[unlikely]]
+            rx_quiet_.leave();  // a flood again: senders go back to the light fence
     }
 
     bool closed_and_drained() const noexcept;
@@ -331,7 +331,6 @@ private:
     std::uint64_t refresh_released() noexcept;
     bool spin_for_items() const noexcept;
     void update_quiet() noexcept;
-    void stop_being_quiet() noexcept;
     // Whether a sender is between its `posting` store and its last access (going quiet).
     virtual bool any_sender_posting() const noexcept = 0;
     void serve_waiters_locked() noexcept;
@@ -363,7 +362,7 @@ private:
     // every receive (tx_waiting_).
     alignas(cache_line_size) std::atomic<bool> rx_sleeping_{false};
     std::atomic<bool> tx_waiting_{false};  // written under mutex_
-    std::atomic<bool> rx_quiet_{false};    // written by the receiving loop (update_quiet)
+    quiet_mode rx_quiet_;                  // switched by the receiving loop (update_quiet)
 
     // The slow path of full channels.
     alignas(cache_line_size) std::mutex mutex_;
@@ -382,7 +381,6 @@ private:
     static constexpr std::uint64_t short_nap = 4;
     static constexpr int short_naps_needed = 8;
     static constexpr std::uint64_t busy_run = 256;
-    bool rx_quiet_now_ = false;            // rx_quiet_ as this loop last set it
     int short_naps_ = 0;                   // consecutive sleeps after fewer than short_nap items
     std::uint64_t released_at_sleep_ = 0;  // released_ at the last sleep
 };

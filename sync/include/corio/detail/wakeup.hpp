@@ -66,12 +66,51 @@
 #include <cstddef>
 #include <cstdint>
 #include <thread>
+#include <utility>
 
 #include <corio/detail/asymmetric_fence.hpp>
 #include <corio/detail/backend.hpp>
 #include <corio/detail/cache_line.hpp>
 
 namespace corio::detail {
+
+/// The quiet switch of a sleeping side (header comment, "Quiet loops"): the inbox's loop, and a
+/// channel's receiving loop. Producers read the flag on every message; only the sleeping side
+/// writes it, when it switches.
+class quiet_mode {
+public:
+    /// Producer side (thread-safe): whether to add a full fence. hot: no alloc
+    bool read() const noexcept { return flag_.load(std::memory_order_relaxed); }
+
+    /// Sleeping side: the mode as it last set it.
+    bool on() const noexcept { return on_; }
+    /// Goes quiet unless a producer is inside its post (`any_posting()`), which may already
+    /// have read "not quiet"; then stays as it is. Returns whether it switched.
+    template <class AnyPosting>
+    bool try_enter(AnyPosting&& any_posting) noexcept {
+        if (on_)
+            return false;
+        flag_.store(true, std::memory_order_relaxed);
+        heavy_fence();  // the flag before the posting flags: pairs with a producer's light fence
+        if (any_posting()) {
+            flag_.store(false, std::memory_order_relaxed);
+            return false;
+        }
+        on_ = true;
+        return true;
+    }
+    /// Back to membarrier on sleep: a plain store, since a full fence is right in either mode.
+    void leave() noexcept {
+        if (!on_)
+            return;
+        on_ = false;
+        flag_.store(false, std::memory_order_relaxed);
+    }
+
+private:
+    std::atomic<bool> flag_{false};
+    bool on_ = false;  // sleeping side only; written only when it switches
+};
 
 /// The handshake: loop-side calls on the loop's thread only; producer calls from any thread,
 /// each with its own `posting` flag.
@@ -97,7 +136,7 @@ public:
         // The enqueue before sleeping_: pairs with announce_sleep's fence, the heavy one
         // unless the loop is quiet.
         light_fence();
-        if (quiet_.load(std::memory_order_relaxed)) [[unlikely]]
+        if (quiet_.read()) [[unlikely]]
             full_fence();
         // The load filters the common case (awake) without writing the line; the exchange
         // picks one waker among the producers that saw the loop asleep.
@@ -118,7 +157,7 @@ public:
     template <class HasWork>
     bool announce_sleep(HasWork&& has_work) noexcept {
         sleeping_.store(true, std::memory_order_relaxed);
-        if (quiet_now_)
+        if (quiet_.on())
             full_fence();  // producers use one too (header comment, "Quiet loops")
         else
             heavy_fence();
@@ -135,26 +174,13 @@ public:
     /// loop stays as it is. Returns whether the loop is quiet now.
     template <class AnyPosting>
     bool try_go_quiet(AnyPosting&& any_posting) noexcept {
-        if (quiet_now_)
-            return true;
-        quiet_.store(true, std::memory_order_relaxed);
-        heavy_fence();  // quiet_ before the posting flags: pairs with enter()'s light fence
-        if (any_posting()) {
-            quiet_.store(false, std::memory_order_relaxed);
-            return false;
-        }
-        quiet_now_ = true;
-        ++quiet_switches_;
-        return true;
+        if (quiet_.try_enter(std::forward<AnyPosting>(any_posting)))
+            ++quiet_switches_;
+        return quiet_.on();
     }
     /// Messages flow again: back to membarrier on sleep, compiler barriers for producers.
-    void stop_being_quiet() noexcept {
-        if (!quiet_now_)
-            return;
-        quiet_now_ = false;
-        quiet_.store(false, std::memory_order_relaxed);
-    }
-    bool quiet() const noexcept { return quiet_now_; }
+    void stop_being_quiet() noexcept { quiet_.leave(); }
+    bool quiet() const noexcept { return quiet_.on(); }
     std::uint64_t quiet_switches() const noexcept { return quiet_switches_; }
 
     /// After the blocking poll: awake again. An exchange, so that a producer that saw the
@@ -187,12 +213,11 @@ private:
     // by the closer: a line of their own.
     alignas(cache_line_size) std::atomic<bool> sleeping_{false};
     std::atomic<bool> closed_{false};
-    std::atomic<bool> quiet_{false};
+    quiet_mode quiet_;
     waker* waker_ = nullptr;  // set before the loop runs (attach), then read-only
     // Touched only when a wake-up is sent: off the sleeping_ line.
     alignas(cache_line_size) std::atomic<std::uint64_t> sent_{0};
     std::uint64_t redundant_ = 0;  // loop thread only
-    bool quiet_now_ = false;       // loop thread only: quiet_ as the loop last set it
     std::uint64_t quiet_switches_ = 0;
 };
 
