@@ -22,23 +22,22 @@ namespace corio::detail {
 
 class inbox_cell {
 public:
+    // The producer's enqueue constructs the cell in the block straight from the message
+    // (enqueue_bulk of one: moodycamel's enqueue takes only a finished element, which would
+    // be one more copy of the message on the producer's stack). Every store a post makes
+    // occupies the producer's store buffer behind the block's stores, which wait for lines
+    // the loop is reading: under a flood, fewer stores per message is more messages in flight.
     explicit inbox_cell(remote_message&& m) noexcept { ::new (&m_) remote_message(std::move(m)); }
-    // moodycamel's enqueue moves the producer's cell into the block; the source is left stale.
-    inbox_cell(inbox_cell&& other) noexcept {
-        ::new (&m_) remote_message();
-        other.m_.move_out_leaving_stale(m_);
-    }
+    inbox_cell(inbox_cell&&) = delete;
     inbox_cell& operator=(inbox_cell&&) = delete;
     inbox_cell(const inbox_cell&) = delete;
     inbox_cell& operator=(const inbox_cell&) = delete;
-    // Deliberately empty: whoever holds a live cell moves its message out (take) or destroys
-    // it (discard) first; a stale one owns nothing.
+    // Deliberately empty: the consumer moves every live cell's message out (take) first; a
+    // stale one owns nothing.
     ~inbox_cell() {}
 
     /// Moves the message into `dst` (empty), leaving this cell stale. Reads only.
     void take(remote_message& dst) noexcept { m_.move_out_leaving_stale(dst); }
-    /// Destroys the message uncalled (its enqueue failed, so its submitter gets the error).
-    void discard() noexcept { m_.~remote_message(); }
 
 private:
     union {

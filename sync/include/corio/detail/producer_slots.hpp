@@ -81,20 +81,7 @@ public:
     Slot& of_this_thread(Make&& make) {
         if (void* s = slot_of_this_thread()) [[likely]]
             return *static_cast<Slot*>(s);
-        Slot* slot;
-        {
-            std::lock_guard lock(mutex_);
-            if (!free_.empty()) {
-                slot = free_.back();
-                free_.pop_back();
-            } else {
-                slots_.push_back(make());
-                slot = slots_.back().get();
-                free_.reserve(slots_.size());  // give_back never allocates
-            }
-        }
-        remember_slot_of_this_thread(slot);
-        return *slot;
+        return first_use(make);
     }
 
     /// Calls f(slot) for every slot made so far, under the lock (a thread's first send waits).
@@ -116,6 +103,26 @@ public:
     }
 
 private:
+    // Out of line, so that the hot lookup above inlines into a send without the lock's
+    // register saves (under a flood each of their stores queues behind the block's).
+    template <class Make>
+    [[gnu::noinline]] Slot& first_use(Make& make) {
+        Slot* slot;
+        {
+            std::lock_guard lock(mutex_);
+            if (!free_.empty()) {
+                slot = free_.back();
+                free_.pop_back();
+            } else {
+                slots_.push_back(make());
+                slot = slots_.back().get();
+                free_.reserve(slots_.size());  // give_back never allocates
+            }
+        }
+        remember_slot_of_this_thread(slot);
+        return *slot;
+    }
+
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<Slot>> slots_;
     std::vector<Slot*> free_;  // of threads that have exited

@@ -161,8 +161,10 @@ public:
             full_fence();  // producers use one too (header comment, "Quiet loops")
         else
             heavy_fence();
-        if (!has_work())
+        if (!has_work()) {
+            announced_ = true;
             return true;
+        }
         // Retract. A producer that already took the flag has sent a wake-up we do not need.
         if (!sleeping_.exchange(false, std::memory_order_relaxed))
             ++redundant_;
@@ -183,9 +185,17 @@ public:
     bool quiet() const noexcept { return quiet_.on(); }
     std::uint64_t quiet_switches() const noexcept { return quiet_switches_; }
 
-    /// After the blocking poll: awake again. An exchange, so that a producer that saw the
-    /// flag set either wins it (and wakes a loop already awake: harmless) or sees it cleared.
-    void finish_sleep() noexcept { sleeping_.exchange(false, std::memory_order_relaxed); }
+    /// After the poll: awake again. An exchange, so that a producer that saw the flag set
+    /// either wins it (and wakes a loop already awake: harmless) or sees it cleared. Only
+    /// after an announce that let the loop block: otherwise the flag is already false, and
+    /// writing its line anyway would cost every producer a miss on its next load of it (a
+    /// flooded loop that catches up passes here every few messages).
+    void finish_sleep() noexcept {
+        if (!announced_)
+            return;
+        announced_ = false;
+        sleeping_.exchange(false, std::memory_order_relaxed);
+    }
 
     /// close(): producers entering from now on are told the loop is closed. Then wait, with
     /// wait_until_left(), for each producer flag that may still be set.
@@ -218,6 +228,7 @@ private:
     // Touched only when a wake-up is sent: off the sleeping_ line.
     alignas(cache_line_size) std::atomic<std::uint64_t> sent_{0};
     std::uint64_t redundant_ = 0;  // loop thread only
+    bool announced_ = false;       // loop thread only: sleeping_ set and not retracted
     std::uint64_t quiet_switches_ = 0;
 };
 
