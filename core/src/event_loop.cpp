@@ -15,9 +15,10 @@ namespace corio {
 //
 // Contract: the callbacks that run in step 5 are exactly those that were ready when step 5
 // began: earlier call_soon calls, I/O completions from step 3, timers due in step 4 and
-// messages drained in step 1. Whatever they schedule runs in the next iteration, after the
-// backend has been polled again, so a callback that keeps rescheduling itself cannot starve
-// I/O, timers or other threads' messages.
+// messages drained in step 1 (or, by a loop that found none there and then blocked or
+// idle-polled in step 3, right after that poll). Whatever they schedule runs in the next iteration,
+// after the backend has been polled again, so a callback that keeps rescheduling itself cannot
+// starve I/O, timers or other threads' messages.
 void event_loop::run_once() {
     ++stats_.iterations;
     // 1. Remote submissions join the ready queue in bulk.
@@ -67,8 +68,13 @@ void event_loop::poll_backend(std::chrono::nanoseconds timeout) {
             stats_.asleep_since_ns = 0;
             stats_.sleep_ns += static_cast<std::uint64_t>(clock_->now_ns() - start);
         }
-        if (inbox_)
+        if (inbox_) {
             inbox_->finish_block();
+            // Step 1 found nothing, so whatever is there now cut the poll short or woke it:
+            // into this iteration's snapshot, not the next one's (a round trip from another
+            // thread would otherwise pay a whole idle iteration).
+            drain_inbox();
+        }
         return;
     }
     backend_->poll(timeout, sink);
