@@ -374,14 +374,10 @@ void event_loop::close() {
 
 // -- From other threads -------------------------------------------------------------------
 
-void event_loop::post_threadsafe(detail::remote_message&& m) {
+void event_loop::refuse_threadsafe() const {
     if (!inbox_)
         throw std::runtime_error("This event loop has no inbox for cross-thread calls");
-    // A relaxed read: a close() that this misses is caught by the inbox, which reports the
-    // message instead of running it.
-    if (is_closed())
-        throw std::runtime_error("Event loop is closed");
-    inbox_->post(std::move(m));
+    throw std::runtime_error("Event loop is closed");
 }
 
 void event_loop::report_dropped_callback() noexcept {

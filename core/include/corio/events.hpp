@@ -360,7 +360,16 @@ private:
     void run_entry(detail::ready_entry entry) noexcept;
     void run_callback(detail::callback_record* rec) noexcept;
     void report_callback_error(std::exception_ptr error) noexcept;
-    void post_threadsafe(detail::remote_message&& m);
+    // Inline: a foreign thread's post is this, the inbox's post and the enqueue; each call
+    // layer's register saves queue in the producer's store buffer behind the enqueue's stores.
+    void post_threadsafe(detail::remote_message&& m) {  // hot: no alloc
+        // A relaxed read: a close() that this misses is caught by the inbox, which reports
+        // the message instead of running it.
+        if (!inbox_ || closed_.load(std::memory_order_relaxed)) [[unlikely]]
+            refuse_threadsafe();
+        inbox_->post(std::move(m));
+    }
+    [[noreturn]] void refuse_threadsafe() const;
     void report_dropped_callback() noexcept;
 
     void check_usable(const char* what) const {
