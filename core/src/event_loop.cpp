@@ -105,6 +105,25 @@ void event_loop::fire_due_timers() {
     }
 }
 
+namespace {
+
+// How many entries ahead run_ready fetches: each takes tens of nanoseconds to run, a miss to
+// L3 or memory about a hundred.
+constexpr std::size_t prefetch_distance = 4;
+
+// The first lines of what an entry points at: a coroutine frame's resume pointer and promise
+// (a task's state is 112 bytes after a 16-byte header), a timer record, an I/O operation.
+// Nothing for a callable: it is inline in the callable ring, which is read in order anyway.
+inline void prefetch_object(detail::ready_entry e) noexcept {
+    if (e.bits == 0)
+        return;
+    const char* p = static_cast<const char*>(e.pointer());
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+}
+
+}  // namespace
+
 void event_loop::run_ready() {
     std::size_t count = ready_.size();  // asyncio's ntodo
     if (debug_) [[unlikely]] {
@@ -112,6 +131,10 @@ void event_loop::run_ready() {
         return;
     }
     while (count-- > 0) {
+        // Thousands of ready tasks' frames do not fit in L2: fetch a later entry's object
+        // while this one runs, instead of missing on each in turn (BM_task_spawn).
+        if (count >= prefetch_distance)
+            prefetch_object(ready_.peek(prefetch_distance));
         const detail::ready_entry entry = ready_.pop();
         if (entry.kind() == detail::entry_kind::coroutine) {  // a task step: the commonest
             ++stats_.coroutines_resumed;

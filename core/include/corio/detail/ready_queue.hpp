@@ -87,6 +87,8 @@ public:
 
     // Precondition: !empty(). A zero entry is a callable: take it with pop_callable().
     ready_entry pop() noexcept { return entries_[head_++ & mask_]; }
+    // The entry `ahead` places after the next one to pop. Precondition: ahead < size().
+    ready_entry peek(std::size_t ahead) const noexcept { return entries_[(head_ + ahead) & mask_]; }
     // The next callable, after pop() returned a zero entry. Valid until the next push.
     ready_callable& pop_callable() noexcept {
         return callables_[callable_head_++ & callable_mask_];

@@ -33,6 +33,24 @@ task_base& state_of(task<T>& t) noexcept {
 template <class T>
 void ensure_scheduled(task<T>& child, event_loop& loop);
 
+// A pass over thousands of children misses on each one's frame (they do not fit in L2):
+// fetch the first lines of the child `prefetch_ahead` places on while this one is handled.
+inline constexpr std::size_t prefetch_ahead = 4;
+inline void prefetch_state(const task_base* t) noexcept {
+    if (t == nullptr)
+        return;
+    // A task's state is 112 bytes, and the coroutine's resume index follows it: three lines
+    // at most, however the frame is aligned.
+    const char* p = reinterpret_cast<const char*>(t);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 127);
+}
+template <class T>
+void prefetch_state(const task<T>& t) noexcept {
+    prefetch_state(t.promise());
+}
+
 // `Children` is a vector of task<T> or an array of task_base*. Given a loop, the watch also
 // schedules the children that are not tasks yet (asyncio's ensure_future), in the same pass:
 // gather over n fresh coroutines then visits each frame once to start watching, not twice.
@@ -46,6 +64,8 @@ public:
         std::size_t i = 0;
         try {
             for (; i < children.size(); ++i) {
+                if (i + prefetch_ahead < children.size())
+                    prefetch_state(children[i + prefetch_ahead]);
                 if constexpr (!std::is_pointer_v<std::remove_cvref_t<decltype(children[i])>>) {
                     if (schedule_on != nullptr)
                         ensure_scheduled(children[i], *schedule_on);
@@ -161,6 +181,17 @@ struct gather_wake {
     }
 };
 
+// Drops gather's references to its children in order, fetching ahead: where gather held the
+// last one, that frame is destroyed here, which touches three of its lines.
+template <class T>
+void release_children(std::vector<task<T>>& children) noexcept {
+    for (std::size_t i = 0; i < children.size(); ++i) {
+        if (i + prefetch_ahead < children.size())
+            prefetch_state(children[i + prefetch_ahead]);
+        children[i] = task<T>();
+    }
+}
+
 template <class T>
 using gather_result_t = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
 
@@ -203,12 +234,14 @@ task<detail::gather_result_t<T>> gather(std::vector<task<T>> children) {
         }
     }
     if constexpr (std::is_void_v<T>) {
+        detail::release_children(children);
         co_return;
     } else {
         std::vector<T> results;
         results.reserve(children.size());
         for (task<T>& c : children)
             results.push_back(std::move(c.result()));
+        detail::release_children(children);
         co_return results;
     }
 }
