@@ -4,7 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include <corio/clock.hpp>
@@ -22,6 +24,11 @@ public:
     void poll(std::chrono::nanoseconds timeout, detail::completion_sink& done) override {
         if (record_timeouts)
             timeouts.push_back(timeout);
+        if (during_next_poll) {
+            // One-shot, as if another thread acted while the loop was in its poll.
+            auto act = std::exchange(during_next_poll, nullptr);
+            act(timeout);
+        }
         for (detail::io_op* op : scripted_)
             done.push(*op);
         if (!scripted_.empty()) {
@@ -64,6 +71,8 @@ public:
     // The next poll() completes `op`.
     void complete_next_poll(detail::io_op& op) { scripted_.push_back(&op); }
 
+    // Called once, at the start of the next poll, with that poll's timeout.
+    std::function<void(std::chrono::nanoseconds)> during_next_poll;
     bool auto_advance = true;
     bool record_timeouts = true;                     // off in allocation tests: the vector grows
     std::vector<std::chrono::nanoseconds> timeouts;  // one per poll(), in order

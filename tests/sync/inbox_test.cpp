@@ -1,6 +1,8 @@
 // The inbox on a deterministic loop (manual clock, fake backend): bulk drain in FIFO order,
 // close() accounting for every accepted message, allocation-free call_soon_threadsafe, and
 // idle polling on a real loop.
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +53,29 @@ TEST(inbox, messages_run_in_the_next_iteration_in_fifo_order) {
     for (int i = 0; i < 300; ++i)
         EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
     EXPECT_EQ(t.loop.stats().inbox_messages, 300u);
+}
+
+// A message that arrives while the loop waits in its poll (here: posted from inside the
+// fake poll, as another thread would) runs in that same iteration: the loop drains again after
+// a poll that step 1's empty drain led to, instead of spending one more iteration first.
+TEST(inbox, a_message_that_ends_the_wait_runs_in_the_iteration_that_waited) {
+    inbox_loop t;
+    t.loop.call_later(1.0, [] {});  // a finite wait: the fake backend cannot block forever
+    std::uint64_t posted_in = 0, ran_in = 0;
+    std::chrono::nanoseconds waited{0};
+    t.backend->during_next_poll = [&](std::chrono::nanoseconds timeout) {
+        waited = timeout;
+        posted_in = t.loop.stats().iterations;
+        t.loop.call_soon_threadsafe([&] {
+            ran_in = t.loop.stats().iterations;
+            t.loop.stop();
+        });
+    };
+    t.loop.run_forever();
+    EXPECT_GT(waited.count(), 0);  // it was a waiting poll, not a zero-timeout one
+    ASSERT_NE(ran_in, 0u);
+    EXPECT_EQ(ran_in, posted_in);
+    EXPECT_EQ(t.loop.stats().timers_fired, 0u);  // the wait ended early: the timer is not due
 }
 
 TEST(inbox, per_producer_fifo_with_two_threads) {
