@@ -1,6 +1,7 @@
 // The type-independent half of <corio/channel.hpp>: the slot accounting's slow paths, the waiting
 // senders' FIFO (loop tasks and blocked threads), the receivers' side on the owning loop, and
 // close. The design and the memory-ordering argument are at the top of the header.
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <string>
@@ -21,6 +22,18 @@ constexpr std::chrono::nanoseconds send_spin = std::chrono::microseconds(50);
 
 // How long an idle receiver watches the queue before it sleeps (spin_for_items).
 constexpr std::chrono::nanoseconds arm_spin = std::chrono::microseconds(2);
+
+// A sender takes up to capacity / batch_divisor slots at once, at most max_batch, so that
+// batches held unused by other threads hide at most a small part of the capacity from a
+// try_send (a send that must wait takes them back first). Below 2 * batch_divisor slots a
+// sender takes one at a time, as if there were no batches.
+constexpr std::uint64_t batch_divisor = 64;
+constexpr std::uint64_t max_batch = 32;
+
+std::uint32_t batch_for(std::uint64_t capacity) {
+    return static_cast<std::uint32_t>(
+        std::clamp<std::uint64_t>(capacity / batch_divisor, 1, max_batch));
+}
 
 std::uint64_t checked_capacity(std::size_t capacity) {
     if (capacity == 0 || capacity > channel_core::max_capacity) {
@@ -61,7 +74,8 @@ channel_link* channel_list::pop_front() noexcept {
 channel_core::channel_core(event_loop& owner, std::size_t capacity)
     : owner_(&owner),
       owner_inbox_(loop_access::inbox(owner)),
-      capacity_(checked_capacity(capacity)) {
+      capacity_(checked_capacity(capacity)),
+      batch_(batch_for(capacity_)) {
     init_asymmetric_fences();  // before any sender or receiver can run a handshake
 }
 
@@ -86,11 +100,26 @@ void channel_core::shut_down() noexcept {
 }
 
 // Relaxed: a snapshot for the caller, who learns nothing else through it. released_ first:
-// it never exceeds the count taken at the same moment, and the count is read later.
-std::size_t channel_core::size() const noexcept {
+// it never exceeds the count taken at the same moment, and the count is read later. Slots
+// held unused in senders' batches are not occupied.
+std::size_t channel_core::size() noexcept {
     const std::uint64_t released = released_.load(std::memory_order_relaxed);
     const std::uint64_t taken = tx_.load(std::memory_order_relaxed) >> 2;
-    return taken > released ? static_cast<std::size_t>(taken - released) : 0;
+    const std::uint64_t unused = unused_batches();
+    return taken > released + unused ? static_cast<std::size_t>(taken - released - unused) : 0;
+}
+
+std::size_t channel_core::unused_batches() noexcept {
+    if (batch_ == 1)
+        return 0;
+    std::size_t unused = 0;
+    for_each_batch(
+        [](sender_credits& c, void* sum) {
+            if (!c.revoked.load(std::memory_order_relaxed))
+                *static_cast<std::size_t*>(sum) += c.left.load(std::memory_order_relaxed);
+        },
+        &unused);
+    return unused;
 }
 
 bool channel_core::is_closed() const noexcept {
@@ -119,6 +148,126 @@ std::uint64_t channel_core::refresh_released() noexcept {
     const std::uint64_t r = released_.load(std::memory_order_acquire);
     seen_.store(r, std::memory_order_relaxed);
     return r;
+}
+
+// The batch was empty (had == 0), or a take-back came (had: the batch before this send).
+reserve_result channel_core::reserve_slow(sender_credits& c, std::uint32_t had) noexcept {
+    if (c.revoked.load(std::memory_order_relaxed) && resync(c, had, true)) [[unlikely]]
+        return reserve_result::reserved;
+    return take_batch(c);
+}
+
+// A new batch from the count: one slot for this send, up to batch_ - 1 kept for the next. It
+// takes what is free up to batch_, so a send never reports "full" while a slot is free in the
+// count. Relaxed first load: a guess, which the CAS checks. seen_ only lags released_, so a
+// stale value can only make the room look smaller; it is refreshed when that would shrink
+// the batch.
+reserve_result channel_core::take_batch(sender_credits& c) noexcept {
+    std::uint64_t s = tx_.load(std::memory_order_relaxed);
+    for (;;) {
+        if ((s & (closed_bit | tx_waiting_bit)) != 0) [[unlikely]]
+            return (s & closed_bit) != 0 ? reserve_result::closed : reserve_result::full;
+        std::int64_t room = free_slots(s, seen_.load(std::memory_order_relaxed));
+        if (room < static_cast<std::int64_t>(batch_))
+            room = free_slots(s, refresh_released());
+        if (room <= 0)
+            return reserve_result::full;
+        const std::uint64_t n =
+            room < static_cast<std::int64_t>(batch_) ? static_cast<std::uint64_t>(room) : batch_;
+        // acq_rel: the close handshake and closed_and_drained read tx_ with acquire and
+        // must see a slot taken before them (the release); the acquire side orders this
+        // sender after the receive that freed the slot, through released_.
+        if (tx_.compare_exchange_weak(s, s + n * one_slot, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+            if (n > 1) {
+                c.left.store(static_cast<std::uint32_t>(n - 1), std::memory_order_relaxed);
+                // As in try_reserve: a take-back either reads this batch or we see it.
+                light_fence();
+                if (c.revoked.load(std::memory_order_relaxed)) [[unlikely]]
+                    resync(c, static_cast<std::uint32_t>(n - 1), false);
+            }
+            return reserve_result::reserved;
+        }
+    }
+}
+
+// This thread saw its batch revoked after a store to c.left (had: its batch then, before this
+// send took one). The take-back returned c.observed slots to the count, a value of c.left it
+// read after its heavy fence; this thread has used none since (each of its stores since then
+// was followed by a load that saw the flag), so it keeps had - observed. With need_one, this
+// send takes one of them if any (true: it did). The rest stay in the batch, unless senders
+// wait or the channel is closed: then they go back to the count (and to the first waiters).
+bool channel_core::resync(sender_credits& c, std::uint32_t had, bool need_one) noexcept {
+    bool used = false;
+    bool returned_on_closed = false;
+    {
+        std::lock_guard lock(mutex_);
+        std::uint32_t kept = had - c.observed;
+        c.observed = 0;
+        c.revoked.store(false, std::memory_order_relaxed);
+        if (need_one && kept != 0) {
+            used = true;
+            --kept;
+        }
+        const std::uint64_t s = tx_.load(std::memory_order_relaxed);
+        if (kept != 0 && (s & (closed_bit | tx_waiting_bit)) != 0) {
+            tx_.fetch_sub(kept * one_slot, std::memory_order_acq_rel);
+            returned_on_closed = (s & closed_bit) != 0;
+            kept = 0;
+            serve_waiters();
+        }
+        c.left.store(kept, std::memory_order_relaxed);
+    }
+    if (returned_on_closed)
+        wake_receivers_if_sleeping();  // the slots the drained check waits for
+    return used;
+}
+
+// Taking the senders' unused batches back, under mutex_ (a sender must wait, or close): first
+// revoke_begin() marks every batch not already revoked; then the caller's heavy fence; then
+// revoke_end() reads each marked batch and returns the total to the count. With the senders'
+// store to `left`, light fence and load of `revoked` (try_reserve, take_batch), the fences
+// forbid both loads missing the other's store: either the sender sees the flag and settles
+// under mutex_ (resync) without using the slot, or this read sees its store and leaves the
+// slot to it. A batch already revoked is skipped: its owner settles before it uses a slot,
+// and gives slots back then if senders wait or the channel is closed.
+bool channel_core::revoke_begin() noexcept {
+    if (batch_ == 1)
+        return false;  // nobody ever holds a batch
+    bool any = false;
+    for_each_batch(
+        [](sender_credits& c, void* any) {
+            if (!c.revoked.load(std::memory_order_relaxed)) {
+                c.revoked.store(true, std::memory_order_relaxed);
+                c.counting = true;
+                *static_cast<bool*>(any) = true;
+            }
+        },
+        &any);
+    return any;
+}
+
+std::uint64_t channel_core::revoke_end() noexcept {
+    std::uint64_t total = 0;
+    for_each_batch(
+        [](sender_credits& c, void* total) {
+            if (c.counting) {
+                c.counting = false;
+                c.observed = c.left.load(std::memory_order_relaxed);
+                *static_cast<std::uint64_t*>(total) += c.observed;
+            }
+        },
+        &total);
+    if (total != 0)
+        tx_.fetch_sub(total * one_slot, std::memory_order_acq_rel);
+    return total;
+}
+
+void channel_core::take_back_batches() noexcept {
+    if (revoke_begin()) {
+        heavy_fence();
+        revoke_end();
+    }
 }
 
 // A slot leaves its holder unused: back to the count and, under the lock, straight on to the
@@ -185,10 +334,15 @@ reserve_result channel_core::enlist(tx_waiter& w) {
         throw std::runtime_error("corio::channel: a loop without an inbox cannot wait to send");
     std::lock_guard lock(mutex_);
     // Already set (under the lock: others wait, and every free serves them): we queue behind
-    // them whatever the count says, so there is nothing to announce.
+    // them whatever the count says, so there is nothing to announce. The first waiter also
+    // takes back the slots other senders hold unused in their batches: a thread that has
+    // stopped sending would otherwise keep them from it (one heavy fence serves both).
     if (!tx_waiting_.load(std::memory_order_relaxed)) {
+        const bool revoking = revoke_begin();
         tx_waiting_.store(true, std::memory_order_relaxed);
         heavy_fence();
+        if (revoking)
+            revoke_end();
     }
     reserve_result r = reserve_result::full;
     std::uint64_t s = tx_.load(std::memory_order_relaxed);
@@ -271,7 +425,8 @@ void channel_core::wake_sender(tx_waiter& w, slot_outcome outcome) noexcept {
     }
 }
 
-reserve_result channel_core::reserve_blocking(std::optional<std::chrono::nanoseconds> timeout) {
+reserve_result channel_core::reserve_blocking(sender_credits& c,
+                                              std::optional<std::chrono::nanoseconds> timeout) {
     using clock = std::chrono::steady_clock;
     // A timeout of more than a century is "forever" (and must not overflow the deadline).
     if (timeout && *timeout > std::chrono::hours(24 * 365 * 100))
@@ -281,7 +436,7 @@ reserve_result channel_core::reserve_blocking(std::optional<std::chrono::nanosec
     const clock::time_point spin_until =
         start + (timeout && *timeout < send_spin ? *timeout : send_spin);
     for (clock::time_point now = start; now < spin_until; now = clock::now()) {
-        reserve_result r = try_reserve();
+        reserve_result r = try_reserve(c);
         if (r != reserve_result::full)
             return r;
         for (int i = 0; i < 16; ++i)
@@ -385,14 +540,16 @@ void channel_core::pump() noexcept {
             wake_receiver_task(r, rx_outcome::item);
             break;
         }
+        // Watch the queue before reading tx_ for "closed": a receiver that catches up with a
+        // busy sender would otherwise take the senders' line away from them at every catch-up.
+        if (!armed && spin_for_items())
+            continue;
         if (closed_and_drained()) {
             wake_receiver_task(r, rx_outcome::closed);
             continue;
         }
         if (armed)
             return;  // asleep: a publish, a close or a slot given back on a closed channel wakes us
-        if (spin_for_items())
-            continue;
         update_quiet();
         rx_sleeping_.store(true, std::memory_order_relaxed);
         // The flag before the re-check's loads (the queue, tx_): pairs with the light fence of
@@ -472,6 +629,8 @@ void channel_core::close_now() noexcept {
             wake_sender(*static_cast<tx_waiter*>(n), slot_outcome::closed);
         }
         clear_tx_waiting();
+        // Unused batches back to the count, or the drained check would wait for them.
+        take_back_batches();
     }
     // Receivers asleep re-check: they drain what was sent, then see "closed". A receiver that
     // arms after this reads the closed bit in its re-check.

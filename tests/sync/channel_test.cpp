@@ -580,6 +580,83 @@ TEST(channel, a_slot_freed_as_a_sender_starts_to_wait_is_not_lost) {
     EXPECT_EQ(ch.waiting_senders(), 0u);
 }
 
+// Batches: a sender thread takes a few slots at once (capacity / 64, at most 32) and keeps the
+// unused ones for its next sends. They are not occupied (size() leaves them out), and they are
+// not lost to others: a sender that must wait takes them back first, so a thread that sent
+// once and then stopped does not shrink the channel.
+TEST(channel, a_sender_that_must_wait_takes_back_slots_an_idle_sender_holds) {
+    auto lt = start_loop();
+    constexpr int capacity = 256;  // batches of 4
+    channel<int> ch(*lt->loop, capacity);
+    std::atomic<bool> sent_once{false};
+    std::atomic<bool> finish{false};
+    std::thread idle([&] {
+        ch.send_blocking(0, test::scaled(5s));  // takes 4 slots, uses 1
+        sent_once = true;
+        test::wait_until([&] { return finish.load(); }, 30s);  // alive, holding 3
+    });
+    ASSERT_TRUE(test::wait_until([&] { return sent_once.load(); }));
+    EXPECT_EQ(ch.size(), 1u);
+    // The last three of these fit only in the idle thread's slots.
+    std::string error;
+    try {
+        for (int i = 1; i < capacity; ++i)
+            ch.send_blocking(int{i}, test::scaled(5s));
+    } catch (const timeout_error& e) {
+        error = e.what();
+    }
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(ch.size(), static_cast<std::size_t>(capacity));
+    EXPECT_EQ(ch.try_send(-1), send_status::full);
+    finish = true;
+    idle.join();
+    auto drain = [&]() -> task<std::vector<int>> {
+        std::vector<int> out;
+        while (std::optional<int> v = ch.try_receive())
+            out.push_back(*v);
+        std::sort(out.begin(), out.end());  // two senders: no order between them
+        co_return out;
+    };
+    std::vector<int> expected(capacity);
+    for (int i = 0; i < capacity; ++i)
+        expected[static_cast<std::size_t>(i)] = i;
+    EXPECT_EQ(run_there(*lt, drain()), expected);
+    EXPECT_EQ(ch.size(), 0u);
+}
+
+// close() takes the unused slots of every batch back too: the receiver sees "closed" once the
+// items sent are received, without waiting for slots nobody will use, and the thread that
+// held them cannot send with them any more.
+TEST(channel, close_takes_back_slots_senders_hold_unused) {
+    auto lt = start_loop();
+    channel<int> ch(*lt->loop, 256);
+    std::atomic<bool> sent_once{false};
+    std::atomic<bool> closed{false};
+    send_status after_close = send_status::sent;
+    std::thread sender([&] {
+        ch.send_blocking(7, test::scaled(5s));  // takes 4 slots, uses 1
+        sent_once = true;
+        test::wait_until([&] { return closed.load(); }, 30s);
+        after_close = ch.try_send(8);
+    });
+    ASSERT_TRUE(test::wait_until([&] { return sent_once.load(); }));
+    ch.close();
+    closed = true;
+    sender.join();
+    EXPECT_EQ(after_close, send_status::closed);
+    auto drain = [&]() -> task<std::vector<int>> {
+        std::vector<int> out;
+        try {
+            for (;;)
+                out.push_back(co_await ch.receive());
+        } catch (const channel_closed&) {
+        }
+        co_return out;
+    };
+    EXPECT_EQ(run_there(*lt, drain()), std::vector<int>{7});
+    EXPECT_EQ(ch.size(), 0u);
+}
+
 // -- stress ----------------------------------------------------------------------------------
 
 long scale(long base) {
@@ -657,12 +734,13 @@ task<void> receive_until_closed(channel<tagged>& ch, fifo_check& check, long clo
 // Four producers (two plain threads: send_blocking and try_send; two loops: co_await send)
 // into a loop through a small channel, so that every waiting path runs all the time;
 // close_after >= 0 closes the channel from the receiver midway. Every item is received once,
-// in per-producer order, and exactly the items whose send succeeded.
-void run_four_producers(long per_producer, long close_after) {
+// in per-producer order, and exactly the items whose send succeeded. A capacity of 128 or more
+// makes the senders take slots in batches, and every wait take the unused ones back.
+void run_four_producers(long per_producer, long close_after, std::size_t capacity) {
     auto owner = start_loop();
     auto loop_a = start_loop();
     auto loop_b = start_loop();
-    channel<tagged> ch(*owner->loop, 8);
+    channel<tagged> ch(*owner->loop, capacity);
     fifo_check check(4);
     const long total = 4 * per_producer;
     auto receiver =
@@ -696,13 +774,20 @@ void run_four_producers(long per_producer, long close_after) {
 
 TEST(channel_stress, four_producers_on_threads_and_loops_exact_counts_and_fifo) {
     const auto start = std::chrono::steady_clock::now();
-    run_four_producers(scale(10000), -1);
+    run_four_producers(scale(10000), -1, 8);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, test::scaled(30s));
+}
+
+TEST(channel_stress, four_producers_taking_slots_in_batches_exact_counts_and_fifo) {
+    const auto start = std::chrono::steady_clock::now();
+    run_four_producers(scale(20000), -1, 1024);  // batches of 16
     EXPECT_LT(std::chrono::steady_clock::now() - start, test::scaled(30s));
 }
 
 TEST(channel_stress, close_while_sending_accounts_for_every_item) {
-    for (int round = 0; round < 5; ++round)
-        run_four_producers(scale(5000), scale(4000) + round * 997);
+    for (int round = 0; round < 6; ++round) {
+        run_four_producers(scale(5000), scale(4000) + round * 997, round % 2 == 0 ? 8 : 1024);
+    }
 }
 
 // Cancellation racing wake-ups across threads: receivers on the owning loop and senders on

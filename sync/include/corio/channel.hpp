@@ -14,7 +14,12 @@
 //   order their sends complete) are received in that order; no order across threads.
 // - Capacity: at most capacity() items are in the channel, sent and not yet received; a send
 //   that finds it full waits (send, send_blocking) or fails (try_send). Waiting senders get
-//   freed slots first come, first served, whatever thread or loop they wait on.
+//   freed slots first come, first served, whatever thread or loop they wait on. A sender
+//   thread takes slots in small batches (capacity / 64 of them, at most 32; one at a time below
+//   a capacity of 128) and keeps the unused ones for its next sends; try_send may therefore
+//   find the channel full while another thread holds a few slots unused. A send that must
+//   wait, and close(), take every such slot back first, so none is ever lost to a thread that
+//   has stopped sending, and size() does not count them.
 // - Every send reports: it returns (the item is in the channel and will be received exactly
 //   once, unless the channel is destroyed with it inside) or it throws / returns a status, and
 //   then the item was not sent (try_send and send_blocking leave it with the caller).
@@ -37,8 +42,9 @@
 // preallocated, bulk-dequeued by the owning loop into a small local buffer). Control is split
 // so that no cache line is written by both sides for every item:
 //
-//   tx_        senders' line: RMW by senders (and the slow path), not read by a busy receiver
-//              bits 2..63  taken: slots ever taken from the count (a send, or a grant), minus
+//   tx_        senders' line: RMW by senders once per batch (and the slow path), not read by
+//              a busy receiver
+//              bits 2..63  taken: slots ever taken from the count (a batch, or a grant), minus
 //                          slots given back unused; monotonic but for those rare give-backs
 //              bit 1       tx_waiting: senders wait in the FIFO (set and cleared under mutex_)
 //              bit 0       closed
@@ -49,14 +55,28 @@
 //   rx_sleeping_, tx_waiting_  a line written only around a sleep or a wait: the receivers
 //              wait for a publish; a mirror of tx_waiting for the receiver to read cheaply
 //
-// Occupied slots are taken - released (items sent and not yet received, slots being sent
-// into, and slots granted to waiting senders). A send reads tx_ and seen_ and, if
-// taken - seen < capacity, takes a slot with one CAS on tx_ (seen_ only ever lags released_,
-// so the test can only err towards "full", and is then redone with released_ itself). It then
-// enqueues with its thread's producer token and publishes: no RMW, only a light fence and a
-// load of rx_sleeping_. A receive frees its slot by storing released_ + 1, a light fence and a
-// load of tx_waiting_: no RMW either. So a send costs one locked instruction on a line only
-// senders write, a receive none.
+// Taken - released counts the items sent and not yet received, slots being sent into, slots
+// granted to waiting senders, and slots held unused in senders' batches. A send takes a slot
+// from its thread's batch (below) or, when that is empty, takes a new batch: it reads tx_
+// and seen_, computes the free slots (seen_ only ever lags released_, so the figure can only
+// err low, and is redone with released_ itself when it would shrink the batch) and takes up
+// to a batch of them with one CAS on tx_. It then enqueues with its thread's producer token
+// and publishes: no RMW, only a light fence and a load of rx_sleeping_. A receive frees its
+// slot by storing released_ + 1, a light fence and a load of tx_waiting_: no RMW either. So a
+// send costs one locked instruction per batch, on a line only senders write, and a receive
+// none. Why batches: a locked instruction makes the sender wait until its earlier stores,
+// the previous items' writes to lines the receiver is reading, have left the store buffer
+// (asymmetric_fence.hpp); one per send cost a flood about 1.7x the raw queue's time.
+//
+// Batches. A thread's unused slots are a count in its producer slot (sender_credits::left)
+// that only that thread writes, with plain stores: taking one is a load, a store, a light
+// fence and a load of the slot's `revoked` flag. Taking them back (the first sender that must
+// wait, and close(); under mutex_) is the Dekker pair of the sleeping receivers with the roles
+// set the other way: revoke_begin() sets every slot's `revoked`, a heavy fence, then
+// revoke_end() reads each `left` and returns that many slots to the count. Either the thread
+// sees the flag after its store (and settles under mutex_, in resync, without using the slot:
+// it keeps what the take-back did not read, and gives that back too if senders wait or the
+// channel is closed), or the take-back reads its store and leaves it the slot.
 //
 // Sleeping receivers (the inbox's handshake, sync/detail/wakeup.hpp, whose proof applies
 // unchanged): the receiving side stores rx_sleeping_ = true, runs heavy_fence() (membarrier),
@@ -180,13 +200,27 @@ struct rx_waiter : channel_link {
     rx_outcome outcome = rx_outcome::waiting;
 };
 
+// A sender thread's batch: slots it took from the count in advance and has not used yet
+// (header comment, "Batches"). `left` is written by the owning thread only, with plain
+// stores; a take-back (channel_core::revoke_begin/revoke_end, under mutex_) sets `revoked`,
+// reads `left` after a heavy fence and returns that many slots to the count, leaving
+// `observed`; the owner, which sees `revoked` after its next store to `left`, settles with it
+// under mutex_ (channel_core::resync) and clears it.
+struct sender_credits {
+    std::atomic<std::uint32_t> left{0};
+    std::atomic<bool> revoked{false};
+    bool counting = false;       // under mutex_: revoked by the take-back in progress
+    std::uint32_t observed = 0;  // under mutex_: what the take-back returned to the count
+};
+
 // A thread's producer slot in a channel (detail/producer_slots.hpp): its moodycamel producer
-// token, and its `posting` flag for the destructor (header comment). Its own line: the owning
-// thread writes the flag twice per send.
+// token, its batch of slots, and its `posting` flag for the destructor (header comment). Its
+// own line: the owning thread writes it on every send.
 struct alignas(cache_line_size) channel_sender_slot {
     template <class Queue>
     explicit channel_sender_slot(Queue& q) : token(q) {}
     moodycamel::ProducerToken token;
+    sender_credits credits;
     std::atomic<bool> posting{false};
 };
 
@@ -208,7 +242,7 @@ public:
 
     event_loop& owner() const noexcept { return *owner_; }
     std::size_t capacity() const noexcept { return static_cast<std::size_t>(capacity_); }
-    std::size_t size() const noexcept;
+    std::size_t size() noexcept;
     bool is_closed() const noexcept;
     // Owner loop only: whether the receiving side is quiet (full fences, no membarrier).
     bool receiver_quiet() const noexcept { return rx_quiet_.on(); }
@@ -222,27 +256,19 @@ public:
             check_sender_slow();
     }
 
-    // Takes a slot from the count: reserved, full (also while senders wait: they come first)
-    // or closed. hot: no alloc
-    reserve_result try_reserve() noexcept {
-        // Relaxed: a guess, which the CAS checks. seen_ only lags released_, so a stale value
-        // can only make the test say "full", which refresh_released() then checks.
-        std::uint64_t s = tx_.load(std::memory_order_relaxed);
-        for (;;) {
-            if ((s & (closed_bit | tx_waiting_bit)) != 0) [[unlikely]]
-                return (s & closed_bit) != 0 ? reserve_result::closed : reserve_result::full;
-            if (!has_room(s, seen_.load(std::memory_order_relaxed)) &&
-                !has_room(s, refresh_released())) {
-                return reserve_result::full;
-            }
-            // acq_rel: the close handshake and closed_and_drained read tx_ with acquire and
-            // must see a slot taken before them (the release); the acquire side orders this
-            // sender after the receive that freed the slot, through released_.
-            if (tx_.compare_exchange_weak(s, s + one_slot, std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
+    // Takes a slot for the calling thread, whose batch is `c`: from the batch, else from the
+    // count: reserved, full (also while senders wait: they come first) or closed. hot: no alloc
+    reserve_result try_reserve(sender_credits& c) noexcept {
+        const std::uint32_t left = c.left.load(std::memory_order_relaxed);
+        if (left != 0) [[likely]] {
+            c.left.store(left - 1, std::memory_order_relaxed);
+            // The store before the load of `revoked`: pairs with revoke_begin's heavy fence
+            // (header comment, "Batches"). Relaxed: the flag carries no data.
+            light_fence();
+            if (!c.revoked.load(std::memory_order_relaxed)) [[likely]]
                 return reserve_result::reserved;
-            }
         }
+        return reserve_slow(c, left);
     }
 
     // After the enqueue: wakes the receivers if they sleep, then leaves (`posting` false, the
@@ -270,7 +296,8 @@ public:
     // Unlinks a waiting sender; false if it was granted or closed meanwhile.
     bool cancel_tx_wait(tx_waiter& w) noexcept;
     // A thread sender's slow path: reserved, granted or closed; timeout_error when it expires.
-    reserve_result reserve_blocking(std::optional<std::chrono::nanoseconds> timeout);
+    reserve_result reserve_blocking(sender_credits& c,
+                                    std::optional<std::chrono::nanoseconds> timeout);
 
     // -- the receiver (owning loop only) -----------------------------------------------------
     void check_owner(const char* what) const {
@@ -315,6 +342,8 @@ protected:
     virtual void wait_for_senders() noexcept = 0;
     // Whether take_into may find an item (relaxed loads only: a hint for the pre-sleep spin).
     virtual bool may_have_items() const noexcept = 0;
+    // Calls f(c) for every sender thread's batch (under the senders' own lock).
+    virtual void for_each_batch(void (*f)(sender_credits&, void*), void* arg) noexcept = 0;
 
 private:
     // tx_'s layout (header comment).
@@ -324,11 +353,21 @@ private:
 
     // Whether tx_ value `s` leaves a slot free, given `released` (released_ or an older
     // value). Signed: a stale `s` may be behind a newer `released`; its CAS then fails.
+    std::int64_t free_slots(std::uint64_t s, std::uint64_t released) const noexcept {
+        return static_cast<std::int64_t>(capacity_) -
+               static_cast<std::int64_t>((s >> 2) - released);
+    }
     bool has_room(std::uint64_t s, std::uint64_t released) const noexcept {
-        return static_cast<std::int64_t>((s >> 2) - released) <
-               static_cast<std::int64_t>(capacity_);
+        return free_slots(s, released) > 0;
     }
     std::uint64_t refresh_released() noexcept;
+    reserve_result reserve_slow(sender_credits& c, std::uint32_t had) noexcept;
+    reserve_result take_batch(sender_credits& c) noexcept;
+    bool resync(sender_credits& c, std::uint32_t had, bool need_one) noexcept;
+    bool revoke_begin() noexcept;         // under mutex_
+    std::uint64_t revoke_end() noexcept;  // under mutex_
+    void take_back_batches() noexcept;    // under mutex_
+    std::size_t unused_batches() noexcept;
     bool spin_for_items() const noexcept;
     void update_quiet() noexcept;
     // Whether a sender is between its `posting` store and its last access (going quiet).
@@ -347,6 +386,7 @@ private:
     alignas(cache_line_size) event_loop* const owner_;
     inbox_hook* const owner_inbox_;  // null for a loop without one (tests): same-loop use only
     const std::uint64_t capacity_;
+    const std::uint32_t batch_;  // slots a sender takes from the count at once (at most)
 
     // The senders' line: an RMW per send; the receiver reads it only on its slow paths.
     alignas(cache_line_size) std::atomic<std::uint64_t> tx_{0};
@@ -397,9 +437,20 @@ public:
 
     // After a reservation or a grant. moodycamel constructs the item only once it has room, so
     // a failed enqueue leaves `item` untouched.
+    // The calling thread's producer slot (detail/producer_slots.hpp): an explicit producer,
+    // not moodycamel's thread-id lookup per enqueue. Made on a thread's first send.
+    channel_sender_slot& sender() {
+        return senders_.of_this_thread(
+            [this] { return std::make_unique<channel_sender_slot>(items_); });
+    }
+
     template <class U>
-    void deliver(U&& item) {  // hot: no alloc in steady state
-        channel_sender_slot& slot = sender_slot();
+    void deliver(U&& item) {
+        deliver(sender(), std::forward<U>(item));
+    }
+
+    template <class U>
+    void deliver(channel_sender_slot& slot, U&& item) {  // hot: no alloc in steady state
         // Relaxed: the enqueue's release store carries it to whoever receives the item, and
         // so to a destructor that runs after that (header comment).
         slot.posting.store(true, std::memory_order_relaxed);
@@ -445,13 +496,6 @@ private:
         return true;
     }
 
-    // The calling thread's producer slot (detail/producer_slots.hpp): an explicit producer,
-    // not moodycamel's thread-id lookup per enqueue. Made on a thread's first send.
-    channel_sender_slot& sender_slot() {
-        return senders_.of_this_thread(
-            [this] { return std::make_unique<channel_sender_slot>(items_); });
-    }
-
     bool may_have_items() const noexcept override {
         return returned_.has_value() || pos_ != end_ || items_.size_approx() != 0;
     }
@@ -462,6 +506,10 @@ private:
             any = any || s.posting.load(std::memory_order_relaxed);
         });
         return any;
+    }
+
+    void for_each_batch(void (*f)(sender_credits&, void*), void* arg) noexcept override {
+        senders_.for_each([f, arg](channel_sender_slot& s) { f(s.credits, arg); });
     }
 
     void wait_for_senders() noexcept override {
@@ -586,13 +634,14 @@ private:
     template <class U>
     send_status try_send_impl(U& item) {
         s_->check_sender();
-        switch (s_->try_reserve()) {
+        detail::channel_sender_slot& slot = s_->sender();
+        switch (s_->try_reserve(slot.credits)) {
             case detail::reserve_result::full:
                 return send_status::full;
             case detail::reserve_result::closed:
                 return send_status::closed;
             default:
-                s_->deliver(std::move(item));
+                s_->deliver(slot, std::move(item));
                 return send_status::sent;
         }
     }
@@ -605,12 +654,13 @@ private:
                 "co_await send() instead");
         }
         s_->check_sender();
-        detail::reserve_result r = s_->try_reserve();
+        detail::channel_sender_slot& slot = s_->sender();
+        detail::reserve_result r = s_->try_reserve(slot.credits);
         if (r == detail::reserve_result::full)
-            r = s_->reserve_blocking(timeout);
+            r = s_->reserve_blocking(slot.credits, timeout);
         if (r == detail::reserve_result::closed)
             throw channel_closed();
-        s_->deliver(std::move(item));
+        s_->deliver(slot, std::move(item));
     }
 
     friend struct detail::channel_access;
@@ -633,7 +683,7 @@ public:
 
     bool await_ready() {  // hot: no alloc
         s_.check_sender();
-        return settle(s_.try_reserve());
+        return settle(s_.try_reserve(s_.sender().credits));
     }
 
     template <class P>
