@@ -14,9 +14,6 @@ namespace detail {
 
 constinit thread_local event_loop* this_thread_running_loop = nullptr;  // set by run_forever
 
-event_loop* running_loop() noexcept {
-    return this_thread_running_loop;
-}
 void set_running_loop(event_loop* loop) noexcept {
     this_thread_running_loop = loop;
 }

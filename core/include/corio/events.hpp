@@ -513,7 +513,10 @@ struct loop_access {
     }
 };
 
-event_loop* running_loop() noexcept;
+// Inline: channels and cross-thread sends ask on every call (one TLS-relative load).
+inline event_loop* running_loop() noexcept {
+    return this_thread_running_loop;
+}
 void set_running_loop(event_loop* loop) noexcept;
 
 }  // namespace detail
