@@ -74,6 +74,17 @@ task<void> receive_logged(channel<int>& ch, std::string name, log_t& log) {
     }
 }
 
+// Every item left, then the end: what a receiver sees of a closed channel.
+task<std::vector<int>> drain_until_closed(channel<int>& ch) {
+    std::vector<int> out;
+    try {
+        for (;;)
+            out.push_back(co_await ch.receive());
+    } catch (const channel_closed&) {
+    }
+    co_return out;
+}
+
 // -- one rule each ---------------------------------------------------------------------------
 
 TEST(channel, delivers_in_fifo_order_and_counts_its_slots) {
@@ -266,16 +277,7 @@ TEST(channel, close_wakes_senders_blocked_on_threads_and_on_other_loops) {
     blocked.join();
     EXPECT_EQ(thread_outcome, "channel is closed");
     EXPECT_EQ(on_other.result(test::scaled(10s)), "channel is closed");
-    auto drain = [&]() -> task<std::vector<int>> {
-        std::vector<int> out;
-        try {
-            for (;;)
-                out.push_back(co_await ch.receive());
-        } catch (const channel_closed&) {
-        }
-        co_return out;
-    };
-    EXPECT_EQ(run_there(*owner, drain()), (std::vector<int>{1}));
+    EXPECT_EQ(run_there(*owner, drain_until_closed(ch)), (std::vector<int>{1}));
     EXPECT_EQ(error_of<channel_closed>([&] { ch.send_blocking(4); }), "channel is closed");
 }
 
@@ -644,16 +646,7 @@ TEST(channel, close_takes_back_slots_senders_hold_unused) {
     closed = true;
     sender.join();
     EXPECT_EQ(after_close, send_status::closed);
-    auto drain = [&]() -> task<std::vector<int>> {
-        std::vector<int> out;
-        try {
-            for (;;)
-                out.push_back(co_await ch.receive());
-        } catch (const channel_closed&) {
-        }
-        co_return out;
-    };
-    EXPECT_EQ(run_there(*lt, drain()), std::vector<int>{7});
+    EXPECT_EQ(run_there(*lt, drain_until_closed(ch)), std::vector<int>{7});
     EXPECT_EQ(ch.size(), 0u);
 }
 
