@@ -463,6 +463,27 @@ public:
     }
 
     bool take(std::optional<T>& out) noexcept { return take_into(&out); }
+    // The receiver's next item, left in place (the given-back item, else the local buffer,
+    // else a bulk dequeue), or null; pop() then drops it. Receiving through these moves an
+    // item once on its way out, not twice. Does not free the slot (delivered() does).
+    T* peek() noexcept {
+        if (returned_)
+            return &*returned_;
+        if (pos_ == end_) {
+            pos_ = 0;
+            end_ = items_.try_dequeue_bulk(consumer_, buffer_.get(), buffer_size_);
+            if (end_ == 0)
+                return nullptr;
+        }
+        return &*buffer_[pos_];
+    }
+    void pop() noexcept {
+        if (returned_) {
+            returned_.reset();
+            return;
+        }
+        buffer_[pos_++].reset();
+    }
     // A handed item whose receiver was cancelled: it is the oldest, received next.
     void give_back(T&& item) noexcept { returned_.emplace(std::move(item)); }
 
@@ -479,20 +500,11 @@ private:
     static constexpr std::size_t max_buffer = 64;
 
     bool take_into(void* out) noexcept override {
-        auto& dest = *static_cast<std::optional<T>*>(out);
-        if (returned_) {
-            dest.emplace(std::move(*returned_));
-            returned_.reset();
-            return true;
-        }
-        if (pos_ == end_) {
-            pos_ = 0;
-            end_ = items_.try_dequeue_bulk(consumer_, buffer_.get(), buffer_size_);
-            if (end_ == 0)
-                return false;
-        }
-        dest.emplace(std::move(*buffer_[pos_]));
-        buffer_[pos_++].reset();
+        T* next = peek();
+        if (next == nullptr)
+            return false;
+        static_cast<std::optional<T>*>(out)->emplace(std::move(*next));
+        pop();
         return true;
     }
 
@@ -777,10 +789,10 @@ public:
 
     bool await_ready() {  // hot: no alloc
         s_.check_owner("receive");
-        if (s_.receivers_queued() || !s_.take(item_))
+        if (s_.receivers_queued())
             return false;
-        s_.delivered();
-        return true;
+        ready_ = s_.peek();  // taken in await_resume, which follows with nothing in between
+        return ready_ != nullptr;
     }
 
     template <class P>
@@ -795,8 +807,12 @@ public:
     }
 
     T await_resume() {
-        if (node_.task == nullptr)
-            return std::move(*item_);
+        if (ready_ != nullptr) {
+            T item(std::move(*ready_));
+            s_.pop();
+            s_.delivered();
+            return item;
+        }
         detail::task_base& t = *node_.task;
         t.resume_as_current();
         const detail::rx_outcome outcome = std::exchange(node_.outcome, detail::rx_outcome::done);
@@ -831,6 +847,7 @@ public:
 
 private:
     detail::channel_state<T>& s_;
+    T* ready_ = nullptr;  // await_ready found this item waiting
     std::optional<T> item_;
     detail::rx_waiter node_;
 };
