@@ -49,8 +49,8 @@
 //              bit 1       tx_waiting: senders wait in the FIFO (set and cleared under mutex_)
 //              bit 0       closed
 //   seen_      senders' line: a recent value of released_, so that senders read the
-//              receiver's line only when their cached view says "full" (SPSC rings' cached
-//              index)
+//              receiver's line only when their cached view leaves less than a batch free
+//              (SPSC rings' cached index)
 //   released_  receiver's line: items received, ever; a plain store by the one receiver
 //   rx_sleeping_, tx_waiting_  a line written only around a sleep or a wait: the receivers
 //              wait for a publish; a mirror of tx_waiting for the receiver to read cheaply
