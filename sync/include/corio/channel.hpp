@@ -695,7 +695,8 @@ public:
 
     bool await_ready() {  // hot: no alloc
         s_.check_sender();
-        return settle(s_.try_reserve(s_.sender().credits));
+        detail::channel_sender_slot& slot = s_.sender();
+        return settle(s_.try_reserve(slot.credits), slot);
     }
 
     template <class P>
@@ -704,7 +705,7 @@ public:
         node_.loop = &t.loop();
         node_.handle = h;
         node_.task = &t;
-        if (settle(s_.enlist(node_))) {
+        if (settle(s_.enlist(node_), s_.sender())) {
             node_.loop = nullptr;  // not waiting after all
             return false;
         }
@@ -749,8 +750,8 @@ public:
     }
 
 private:
-    // Finishes a send that needs no wait; false: it must wait.
-    bool settle(detail::reserve_result r) {
+    // Finishes a send that needs no wait; false: it must wait. `slot`: this thread's.
+    bool settle(detail::reserve_result r, detail::channel_sender_slot& slot) {
         switch (r) {
             case detail::reserve_result::full:
                 return false;
@@ -758,7 +759,7 @@ private:
                 closed_ = true;
                 return true;
             default:
-                s_.deliver(std::move(item_));
+                s_.deliver(slot, std::move(item_));
                 return true;
         }
     }

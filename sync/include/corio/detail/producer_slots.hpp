@@ -92,13 +92,6 @@ public:
             f(*slot);
     }
 
-    template <class F>
-    void for_each(F&& f) {
-        std::lock_guard lock(mutex_);
-        for (const auto& slot : slots_)
-            f(*slot);
-    }
-
     std::size_t size() const {
         std::lock_guard lock(mutex_);
         return slots_.size();
