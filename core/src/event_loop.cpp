@@ -22,7 +22,7 @@ namespace corio {
 void event_loop::run_once() {
     ++stats_.iterations;
     // 1. Remote submissions join the ready queue in bulk.
-    drain_inbox();
+    drain_inbox(detail::drain_point::iteration_start);
     // 2. Zero if anything is ready, else until the earliest live timer, else no limit.
     std::chrono::nanoseconds timeout = compute_timeout();
     // 3. Completions and readiness become ready entries (no coroutine resumes in here).
@@ -33,9 +33,9 @@ void event_loop::run_once() {
     run_ready();
 }
 
-void event_loop::drain_inbox() {
+void event_loop::drain_inbox(detail::drain_point at) {
     if (inbox_)
-        inbox_->drain(*this);
+        inbox_->drain(*this, at);
 }
 
 std::chrono::nanoseconds event_loop::compute_timeout() {
@@ -73,7 +73,7 @@ void event_loop::poll_backend(std::chrono::nanoseconds timeout) {
             // Step 1 found nothing, so whatever is there now cut the poll short or woke it:
             // into this iteration's snapshot, not the next one's (a round trip from another
             // thread would otherwise pay a whole idle iteration).
-            drain_inbox();
+            drain_inbox(detail::drain_point::after_poll);
         }
         return;
     }

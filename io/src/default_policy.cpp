@@ -30,7 +30,7 @@ event_loop::event_loop(const loop_options& options)
     : event_loop(detail::make_backend(options.backend),
                  options.clock != nullptr ? *options.clock : steady_clock_source::instance(),
                  // The inbox learns the backend's waker when the loop attaches it.
-                 detail::make_inbox(options.idle_poll)) {
+                 detail::make_inbox(options.idle_poll, options.inbox_coalesce)) {
     set_debug(options.debug.value_or(debug_from_environment()));
 }
 

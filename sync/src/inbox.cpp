@@ -52,15 +52,25 @@ constexpr std::size_t batch_size = 64;
 // from reaching its poll and timers; the rest waits one iteration.
 constexpr std::size_t max_per_drain = 4096;
 
-std::chrono::nanoseconds idle_poll_from_environment() {
-    const char* value = std::getenv("CORIO_IDLE_POLL_US");
+// A window in microseconds from the environment; `fallback` if unset or not a number >= 0.
+std::chrono::nanoseconds window_from_environment(const char* name,
+                                                 std::chrono::nanoseconds fallback) {
+    const char* value = std::getenv(name);
     if (value == nullptr || *value == '\0')
-        return inbox::default_idle_poll;
+        return fallback;
     char* end = nullptr;
     long long us = std::strtoll(value, &end, 10);
     if (end == value || us < 0)
-        return inbox::default_idle_poll;
+        return fallback;
     return std::chrono::microseconds(us);
+}
+
+// The coalescing clock: steady, whatever clock the loop runs on (a test's manual clock would
+// never end a wait).
+std::int64_t steady_now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 }  // namespace
@@ -72,8 +82,14 @@ struct alignas(cache_line_size) inbox::producer_slot {
     std::atomic<bool> posting{false};  // inside post() (wakeup.hpp, "Closing")
 };
 
-inbox::inbox(std::optional<std::chrono::nanoseconds> idle_poll)
-    : consumer_(queue_), idle_poll_(idle_poll.value_or(idle_poll_from_environment())) {}
+inbox::inbox(std::optional<std::chrono::nanoseconds> idle_poll,
+             std::optional<std::chrono::nanoseconds> coalesce)
+    : consumer_(queue_),
+      idle_poll_(idle_poll.value_or(
+          window_from_environment("CORIO_IDLE_POLL_US", default_idle_poll))),
+      coalescer_(coalesce.value_or(window_from_environment("CORIO_INBOX_COALESCE_US",
+                                                          default_coalesce))
+                     .count()) {}
 
 inbox::~inbox() {
     if (executor_)
@@ -123,7 +139,7 @@ bool inbox::post(remote_message&& m) {  // hot: no alloc in steady state
     return open;
 }
 
-std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
+std::size_t inbox::drain(event_loop& loop, drain_point at) {  // hot: no alloc in steady state
     // No size_approx() filter first: on an empty queue the bulk dequeue reads what it reads
     // (each producer's tail index, the token's read-mostly fields), and under a flood a
     // second read of the tail's line, which the producer writes with every message, is a
@@ -132,6 +148,10 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
     // staged_ holds messages without a batch entry only if reserve_ready threw last time.
     if (batch_queued_)
         return 0;
+    const bool top = at == drain_point::iteration_start;
+    std::int64_t began_ns = 0;
+    if (top && coalescer_.may_wait(loop_access::has_ready(loop)))
+        began_ns = wait_for_batch();
     std::size_t total = 0;
     while (total < max_per_drain) {
         const std::size_t room = staged_.size() + batch_size;
@@ -142,6 +162,11 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
         total += n;
         if (n < batch_size)
             break;
+    }
+    if (top) {
+        if (coalescer_.wants_clock(total) && began_ns == 0)
+            began_ns = steady_now_ns();
+        coalescer_.drained(total, began_ns);
     }
     if (staged_.empty())
         return 0;
@@ -159,6 +184,24 @@ std::size_t inbox::drain(event_loop& loop) {  // hot: no alloc in steady state
     stats_->inbox_messages += total;
     blocks_since_message_ = 0;
     return total;
+}
+
+std::int64_t inbox::wait_for_batch() noexcept {
+    const std::int64_t deadline = coalescer_.deadline();
+    const std::int64_t start = steady_now_ns();
+    if (start >= deadline)
+        return start;  // the last batch took the whole window
+    // Only the clock: a look at the queue would read the lines the producer is writing,
+    // which is what the wait is for.
+    std::int64_t now = start;
+    do {
+        cpu_relax();
+        now = steady_now_ns();
+    } while (now < deadline);
+    coalescer_.waited();
+    ++stats_->coalesce_waits;
+    stats_->coalesce_ns += static_cast<std::uint64_t>(now - start);
+    return now;
 }
 
 void inbox::run_staged(event_loop& loop, std::size_t first, std::size_t last) noexcept {
@@ -290,8 +333,9 @@ inbox& inbox_of(event_loop& loop) {
     return *in;
 }
 
-std::unique_ptr<inbox_hook> make_inbox(std::optional<std::chrono::nanoseconds> idle_poll) {
-    return std::make_unique<inbox>(idle_poll);
+std::unique_ptr<inbox_hook> make_inbox(std::optional<std::chrono::nanoseconds> idle_poll,
+                                       std::optional<std::chrono::nanoseconds> coalesce) {
+    return std::make_unique<inbox>(idle_poll, coalesce);
 }
 
 }  // namespace corio::detail

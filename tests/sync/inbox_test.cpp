@@ -1,6 +1,6 @@
 // The inbox on a deterministic loop (manual clock, fake backend): bulk drain in FIFO order,
-// close() accounting for every accepted message, allocation-free call_soon_threadsafe, and
-// idle polling on a real loop.
+// close() accounting for every accepted message, allocation-free call_soon_threadsafe, the
+// coalescing of a flood's drains, and idle polling on a real loop.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -27,16 +27,24 @@ struct inbox_loop {
     event_loop loop;
     std::vector<std::string> reported;
 
-    inbox_loop() : inbox_loop(std::make_unique<test::fake_backend>(clock)) {}
+    // No coalescing unless a test asks: its waits are on the real clock.
+    explicit inbox_loop(std::chrono::nanoseconds coalesce = std::chrono::nanoseconds(0))
+        : inbox_loop(std::make_unique<test::fake_backend>(clock), coalesce) {}
     void run_once() {
         loop.stop();
         loop.run_forever();
     }
+    // One iteration that is not stopping when it starts (a stopping loop never waits to
+    // coalesce): the stop comes from inside its poll.
+    void run_once_unstopped() {
+        backend->during_next_poll = [this](std::chrono::nanoseconds) { loop.stop(); };
+        loop.run_forever();
+    }
 
 private:
-    explicit inbox_loop(std::unique_ptr<test::fake_backend> b)
+    inbox_loop(std::unique_ptr<test::fake_backend> b, std::chrono::nanoseconds coalesce)
         : backend(b.get()),
-          loop(std::move(b), clock, detail::make_inbox(std::chrono::nanoseconds(0))) {
+          loop(std::move(b), clock, detail::make_inbox(std::chrono::nanoseconds(0), coalesce)) {
         backend->record_timeouts = false;
         loop.set_exception_handler(
             [this](event_loop&, const exception_context& c) { reported.push_back(c.source); });
@@ -76,6 +84,107 @@ TEST(inbox, a_message_that_ends_the_wait_runs_in_the_iteration_that_waited) {
     ASSERT_NE(ran_in, 0u);
     EXPECT_EQ(ran_in, posted_in);
     EXPECT_EQ(t.loop.stats().timers_fired, 0u);  // the wait ended early: the timer is not due
+}
+
+// The coalescing rules (inbox_coalescer.hpp), on the logic alone.
+TEST(inbox_coalescer, a_drain_after_one_that_found_messages_may_wait_out_the_window) {
+    detail::inbox_coalescer c(2000);
+    EXPECT_FALSE(c.may_wait(false));  // no flood yet
+    ASSERT_TRUE(c.wants_clock(5));
+    c.drained(5, 10'000);
+    EXPECT_TRUE(c.may_wait(false));
+    EXPECT_EQ(c.deadline(), 12'000);
+}
+
+TEST(inbox_coalescer, a_loop_with_other_work_does_not_wait) {
+    detail::inbox_coalescer c(2000);
+    c.drained(5, 10'000);
+    EXPECT_FALSE(c.may_wait(true));
+}
+
+TEST(inbox_coalescer, an_empty_drain_ends_the_flood_and_reads_no_clock) {
+    detail::inbox_coalescer c(2000);
+    c.drained(5, 10'000);
+    EXPECT_FALSE(c.wants_clock(0));
+    c.drained(0, 0);
+    EXPECT_FALSE(c.may_wait(false));
+}
+
+TEST(inbox_coalescer, a_wait_that_yields_a_batch_keeps_coalescing) {
+    detail::inbox_coalescer c(2000);
+    c.drained(5, 10'000);
+    c.waited();
+    c.drained(detail::inbox_coalescer::min_batch, 12'000);
+    EXPECT_TRUE(c.may_wait(false));
+    EXPECT_EQ(c.deadline(), 14'000);
+}
+
+TEST(inbox_coalescer, a_wait_that_yields_few_messages_backs_off_for_a_while) {
+    detail::inbox_coalescer c(2000);
+    c.drained(1, 10'000);
+    c.waited();
+    c.drained(detail::inbox_coalescer::min_batch - 1, 12'000);  // two round trips, say
+    std::int64_t t = 12'000;
+    for (unsigned i = 0; i < detail::inbox_coalescer::backoff_drains; ++i) {
+        EXPECT_FALSE(c.may_wait(false)) << "drain " << i;
+        t += 100;
+        c.drained(1, c.wants_clock(1) ? t : 0);
+    }
+    EXPECT_TRUE(c.may_wait(false));
+    EXPECT_EQ(c.deadline(), t + 2000);  // timed from the last drain, not a stale one
+}
+
+TEST(inbox_coalescer, a_zero_window_never_waits) {
+    detail::inbox_coalescer c(0);
+    EXPECT_FALSE(c.wants_clock(100));
+    c.drained(100, 0);
+    EXPECT_FALSE(c.may_wait(false));
+}
+
+// And on a loop. The window is long so that the test's own posting cannot outlast it.
+TEST(inbox, a_flooded_loop_with_nothing_else_to_do_waits_for_the_window_then_drains_all) {
+    inbox_loop t(std::chrono::milliseconds(20));
+    std::vector<int> order;
+    auto post = [&](int from, int to) {
+        for (int i = from; i < to; ++i)
+            t.loop.call_soon_threadsafe([&order, i] { order.push_back(i); });
+    };
+    post(0, 100);
+    t.run_once();  // found messages: a flood, maybe
+    EXPECT_EQ(t.loop.stats().coalesce_waits, 0u);
+    post(100, 200);
+    const auto before = std::chrono::steady_clock::now();
+    t.run_once_unstopped();
+    EXPECT_EQ(t.loop.stats().coalesce_waits, 1u);
+    EXPECT_GE(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(1));
+    EXPECT_GT(t.loop.stats().coalesce_ns, 0u);
+    ASSERT_EQ(order.size(), 200u);
+    for (int i = 0; i < 200; ++i)
+        EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+}
+
+TEST(inbox, a_flooded_loop_with_ready_work_drains_without_waiting) {
+    inbox_loop t(std::chrono::milliseconds(20));
+    int ran = 0;
+    t.loop.call_soon_threadsafe([&] { ++ran; });
+    t.run_once();
+    t.loop.call_soon_threadsafe([&] { ++ran; });
+    t.loop.call_soon([] {});  // something ready at step 1
+    t.run_once_unstopped();
+    EXPECT_EQ(ran, 2);
+    EXPECT_EQ(t.loop.stats().coalesce_waits, 0u);
+}
+
+TEST(inbox, a_loop_whose_inbox_ran_dry_does_not_wait) {
+    inbox_loop t(std::chrono::milliseconds(20));
+    int ran = 0;
+    t.loop.call_soon_threadsafe([&] { ++ran; });
+    t.run_once();
+    t.run_once();  // nothing came: the flood is over
+    t.loop.call_soon_threadsafe([&] { ++ran; });
+    t.run_once_unstopped();
+    EXPECT_EQ(ran, 2);
+    EXPECT_EQ(t.loop.stats().coalesce_waits, 0u);
 }
 
 TEST(inbox, per_producer_fifo_with_two_threads) {

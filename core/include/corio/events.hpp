@@ -193,6 +193,11 @@ struct loop_options {
     /// How long a loop that ran out of work polls its inbox before it blocks (Seastar's
     /// idle-poll time). Unset: CORIO_IDLE_POLL_US, else 100 us; zero disables it.
     std::optional<std::chrono::nanoseconds> idle_poll;
+    /// Under a flood of cross-thread messages, a loop with nothing else to do drains its inbox
+    /// at most once per this window, so that messages come in batches (interrupt coalescing;
+    /// sync/detail/inbox_coalescer.hpp). Unset: CORIO_INBOX_COALESCE_US, else 2 us; zero
+    /// disables it.
+    std::optional<std::chrono::nanoseconds> inbox_coalesce;
 };
 
 class event_loop {
@@ -349,7 +354,7 @@ private:
     friend struct detail::loop_access;
 
     void run_once();
-    void drain_inbox();
+    void drain_inbox(detail::drain_point at);
     std::chrono::nanoseconds compute_timeout();
     void poll_backend(std::chrono::nanoseconds timeout);
     void fire_due_timers();
@@ -468,6 +473,9 @@ struct loop_access {
         loop.ready_.push_callback(std::forward<F>(fn));
     }
     static void reserve_ready(event_loop& loop, std::size_t n) { loop.ready_.reserve(n); }
+    static bool has_ready(const event_loop& loop) noexcept {
+        return !loop.ready_.empty() || loop.stopping_;
+    }
     static detail::backend& backend(event_loop& loop) noexcept { return *loop.backend_; }
     static loop_stats& stats(event_loop& loop) noexcept { return loop.stats_; }
     static inbox_hook* inbox(event_loop& loop) noexcept { return loop.inbox_.get(); }

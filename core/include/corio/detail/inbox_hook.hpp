@@ -28,6 +28,11 @@ namespace corio::detail {
 
 enum class message_fate : bool { run, dropped };
 
+// Which of the loop's two drains: step 1 of an iteration, or the one right after a poll that
+// could block (step 1 found nothing, so whatever is there now woke the loop). Only the first
+// may wait for a flood's batch (inbox_coalescer.hpp).
+enum class drain_point : bool { iteration_start, after_poll };
+
 // 40 bytes of captures inline, so that the message, wrapped once more without captures, fits
 // a ready-queue slot (48 bytes) and a drained message costs no allocation.
 inline constexpr std::size_t remote_message_capacity = 40;
@@ -49,7 +54,7 @@ public:
 
     // Takes the waiting messages and queues their run in the loop's ready queue (after
     // everything already there, in their order); returns how many.
-    virtual std::size_t drain(event_loop& loop) = 0;
+    virtual std::size_t drain(event_loop& loop, drain_point at) = 0;
     // `timeout` is the poll's (negative: no limit); an inbox may poll idly within it.
     virtual bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept = 0;
     virtual void finish_block() noexcept = 0;

@@ -16,6 +16,8 @@
 //   thread (an echo server) would otherwise burn one window per wake-up: measured, a quarter
 //   of such a server's CPU time. A loop in a cross-thread conversation keeps polling, since
 //   its messages keep coming. Counted in polls, not time: no clock read on the drain path.
+// - Under a flood, step 1 drains at most once per coalescing window (inbox_coalescer.hpp):
+//   a few messages per dequeue cost both threads a cache-line round trip each.
 // - The loop's default executor (run_in_executor(nullptr, ...)) is owned here, because core
 //   cannot name sync's types.
 #pragma once
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include <corio/detail/inbox_cell.hpp>
+#include <corio/detail/inbox_coalescer.hpp>
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/producer_slots.hpp>
 #include <corio/detail/wakeup.hpp>
@@ -45,14 +48,17 @@ namespace corio::detail {
 /// The inbox. post() is thread-safe; everything else runs on the loop's thread.
 class inbox final : public inbox_hook {
 public:
-    /// Unset idle_poll: CORIO_IDLE_POLL_US, else default_idle_poll. Zero disables it.
+    /// Unset idle_poll: CORIO_IDLE_POLL_US, else default_idle_poll; unset coalesce:
+    /// CORIO_INBOX_COALESCE_US, else default_coalesce. Zero disables either.
     static constexpr std::chrono::nanoseconds default_idle_poll = std::chrono::microseconds(100);
-    explicit inbox(std::optional<std::chrono::nanoseconds> idle_poll = std::nullopt);
+    static constexpr std::chrono::nanoseconds default_coalesce = std::chrono::microseconds(2);
+    explicit inbox(std::optional<std::chrono::nanoseconds> idle_poll = std::nullopt,
+                   std::optional<std::chrono::nanoseconds> coalesce = std::nullopt);
     ~inbox() override;
 
     void attach(event_loop& loop) override;
     bool post(remote_message&& m) override;
-    std::size_t drain(event_loop& loop) override;
+    std::size_t drain(event_loop& loop, drain_point at) override;
     bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept override;
     void finish_block() noexcept override;
     std::size_t depth() const noexcept override { return queue_.size_approx(); }
@@ -80,6 +86,7 @@ private:
     void wait_for_producers() const noexcept;
     bool any_producer_posting() const noexcept;
     bool idle_poll_for(std::chrono::nanoseconds window) noexcept;
+    std::int64_t wait_for_batch() noexcept;
     void publish_counters() noexcept;
 
     // The queue first: destroyed last, after the tokens that point into it.
@@ -96,6 +103,7 @@ private:
     std::chrono::nanoseconds idle_poll_;
     static constexpr unsigned idle_poll_recency = 10;
     unsigned blocks_since_message_ = idle_poll_recency;  // blocking polls since a drain found some
+    inbox_coalescer coalescer_;
 
     // Step 1's messages, run from here by one ready entry in step 5 (run_staged): each
     // costs one move out of the queue and one call, not a ready-queue slot written and read
@@ -118,6 +126,7 @@ inline bool post(event_loop& loop, remote_message&& m) {
 }
 
 /// For the default policy (corio::io).
-std::unique_ptr<inbox_hook> make_inbox(std::optional<std::chrono::nanoseconds> idle_poll);
+std::unique_ptr<inbox_hook> make_inbox(std::optional<std::chrono::nanoseconds> idle_poll,
+                                       std::optional<std::chrono::nanoseconds> coalesce = {});
 
 }  // namespace corio::detail
