@@ -10,6 +10,7 @@
 #include <corio/channel.hpp>
 #include <corio/detail/cpu_relax.hpp>
 #include <corio/detail/futex.hpp>
+#include <corio/detail/inbox.hpp>
 #include <corio/log.hpp>
 
 namespace corio::detail {
@@ -80,6 +81,13 @@ channel_core::channel_core(event_loop& owner, std::size_t capacity)
 }
 
 channel_core::~channel_core() = default;
+
+std::int64_t channel_core::receive_coalesce_ns() const noexcept {
+    // A window gathers up to ~200 items from a fast sender (10 ns each).
+    constexpr std::uint64_t min_capacity = 1024;
+    const auto* in = dynamic_cast<const inbox*>(owner_inbox_);
+    return in != nullptr && capacity_ >= min_capacity ? in->coalesce_window_ns() : 0;
+}
 
 void channel_core::add_ref() noexcept {
     refs_.fetch_add(1, std::memory_order_relaxed);

@@ -65,14 +65,6 @@ std::chrono::nanoseconds window_from_environment(const char* name,
     return std::chrono::microseconds(us);
 }
 
-// The coalescing clock: steady, whatever clock the loop runs on (a test's manual clock would
-// never end a wait).
-std::int64_t steady_now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
 }  // namespace
 
 // Its own line: the owning thread writes `posting` twice per message, and the closer reads it.
@@ -85,11 +77,12 @@ struct alignas(cache_line_size) inbox::producer_slot {
 inbox::inbox(std::optional<std::chrono::nanoseconds> idle_poll,
              std::optional<std::chrono::nanoseconds> coalesce)
     : consumer_(queue_),
-      idle_poll_(idle_poll.value_or(
-          window_from_environment("CORIO_IDLE_POLL_US", default_idle_poll))),
-      coalescer_(coalesce.value_or(window_from_environment("CORIO_INBOX_COALESCE_US",
-                                                          default_coalesce))
-                     .count()) {}
+      idle_poll_(
+          idle_poll.value_or(window_from_environment("CORIO_IDLE_POLL_US", default_idle_poll))),
+      coalescer_(
+          coalesce.value_or(window_from_environment("CORIO_INBOX_COALESCE_US", default_coalesce))
+              .count(),
+          max_per_drain) {}
 
 inbox::~inbox() {
     if (executor_)
@@ -151,7 +144,7 @@ std::size_t inbox::drain(event_loop& loop, drain_point at) {  // hot: no alloc i
     const bool top = at == drain_point::iteration_start;
     std::int64_t began_ns = 0;
     if (top && coalescer_.may_wait(loop_access::has_ready(loop)))
-        began_ns = wait_for_batch();
+        began_ns = coalescer_.wait_out(stats_->coalesce_waits, stats_->coalesce_ns);
     std::size_t total = 0;
     while (total < max_per_drain) {
         const std::size_t room = staged_.size() + batch_size;
@@ -165,7 +158,7 @@ std::size_t inbox::drain(event_loop& loop, drain_point at) {  // hot: no alloc i
     }
     if (top) {
         if (coalescer_.wants_clock(total) && began_ns == 0)
-            began_ns = steady_now_ns();
+            began_ns = drain_coalescer::now_ns();
         coalescer_.drained(total, began_ns);
     }
     if (staged_.empty())
@@ -184,24 +177,6 @@ std::size_t inbox::drain(event_loop& loop, drain_point at) {  // hot: no alloc i
     stats_->inbox_messages += total;
     blocks_since_message_ = 0;
     return total;
-}
-
-std::int64_t inbox::wait_for_batch() noexcept {
-    const std::int64_t deadline = coalescer_.deadline();
-    const std::int64_t start = steady_now_ns();
-    if (start >= deadline)
-        return start;  // the last batch took the whole window
-    // Only the clock: a look at the queue would read the lines the producer is writing,
-    // which is what the wait is for.
-    std::int64_t now = start;
-    do {
-        cpu_relax();
-        now = steady_now_ns();
-    } while (now < deadline);
-    coalescer_.waited();
-    ++stats_->coalesce_waits;
-    stats_->coalesce_ns += static_cast<std::uint64_t>(now - start);
-    return now;
 }
 
 void inbox::run_staged(event_loop& loop, std::size_t first, std::size_t last) noexcept {

@@ -117,6 +117,47 @@ TEST(channel, delivers_in_fifo_order_and_counts_its_slots) {
     EXPECT_EQ(t.loop.run_until_complete(body()), expected);
 }
 
+// A receive that found items at its last dequeue, with nothing else to do on its loop, waits
+// out the coalescing window before the next dequeue (drain_coalescer.hpp), then gets
+// everything in order. try_receive never waits, nor does a receive on a channel too small to
+// hold a window's items. The window is long so that the test's own sends cannot outlast it.
+TEST(channel, a_receiver_that_keeps_up_waits_for_a_batch_unless_it_only_tries_or_is_small) {
+    loop_options o;
+    o.inbox_coalesce = 20ms;
+    event_loop loop(o);
+    auto rounds = [](channel<int>& ch, bool only_try) -> task<std::vector<int>> {
+        std::vector<int> out;
+        for (int round = 0; round < 2; ++round) {
+            for (int i = 0; i < 10; ++i)
+                EXPECT_EQ(ch.try_send(10 * round + i), send_status::sent);
+            for (int i = 0; i < 10; ++i) {
+                if (only_try) {
+                    out.push_back(ch.try_receive().value_or(-1));
+                } else {
+                    int v = co_await ch.receive();
+                    out.push_back(v);
+                }
+            }
+        }
+        co_return out;
+    };
+    std::vector<int> expected(20);
+    for (int i = 0; i < 20; ++i)
+        expected[static_cast<std::size_t>(i)] = i;
+    channel<int> small(loop, 1000);
+    EXPECT_EQ(loop.run_until_complete(rounds(small, false)), expected);
+    EXPECT_EQ(loop.stats().coalesce_waits, 0u);
+    channel<int> tried(loop, 1024);
+    EXPECT_EQ(loop.run_until_complete(rounds(tried, true)), expected);
+    EXPECT_EQ(loop.stats().coalesce_waits, 0u);
+    // The second round's first receive finds the buffer empty after a dequeue that found items.
+    channel<int> large(loop, 1024);
+    EXPECT_EQ(loop.run_until_complete(rounds(large, false)), expected);
+    EXPECT_EQ(loop.stats().coalesce_waits, 1u);
+    EXPECT_GT(loop.stats().coalesce_ns, 0u);
+    loop.close();
+}
+
 // Capacity 2: two items fit, the third sender waits; a freed slot goes to the first waiting
 // sender, never to a try_send that comes later.
 TEST(channel, a_full_channel_makes_senders_wait_first_come_first_served) {

@@ -86,9 +86,9 @@ TEST(inbox, a_message_that_ends_the_wait_runs_in_the_iteration_that_waited) {
     EXPECT_EQ(t.loop.stats().timers_fired, 0u);  // the wait ended early: the timer is not due
 }
 
-// The coalescing rules (inbox_coalescer.hpp), on the logic alone.
-TEST(inbox_coalescer, a_drain_after_one_that_found_messages_may_wait_out_the_window) {
-    detail::inbox_coalescer c(2000);
+// The coalescing rules (drain_coalescer.hpp), on the logic alone.
+TEST(drain_coalescer, a_drain_after_one_that_found_messages_may_wait_out_the_window) {
+    detail::drain_coalescer c(2000, 4096);
     EXPECT_FALSE(c.may_wait(false));  // no flood yet
     ASSERT_TRUE(c.wants_clock(5));
     c.drained(5, 10'000);
@@ -96,36 +96,36 @@ TEST(inbox_coalescer, a_drain_after_one_that_found_messages_may_wait_out_the_win
     EXPECT_EQ(c.deadline(), 12'000);
 }
 
-TEST(inbox_coalescer, a_loop_with_other_work_does_not_wait) {
-    detail::inbox_coalescer c(2000);
+TEST(drain_coalescer, a_loop_with_other_work_does_not_wait) {
+    detail::drain_coalescer c(2000, 4096);
     c.drained(5, 10'000);
     EXPECT_FALSE(c.may_wait(true));
 }
 
-TEST(inbox_coalescer, an_empty_drain_ends_the_flood_and_reads_no_clock) {
-    detail::inbox_coalescer c(2000);
+TEST(drain_coalescer, an_empty_drain_ends_the_flood_and_reads_no_clock) {
+    detail::drain_coalescer c(2000, 4096);
     c.drained(5, 10'000);
     EXPECT_FALSE(c.wants_clock(0));
     c.drained(0, 0);
     EXPECT_FALSE(c.may_wait(false));
 }
 
-TEST(inbox_coalescer, a_wait_that_yields_a_batch_keeps_coalescing) {
-    detail::inbox_coalescer c(2000);
+TEST(drain_coalescer, a_wait_that_yields_a_batch_keeps_coalescing) {
+    detail::drain_coalescer c(2000, 4096);
     c.drained(5, 10'000);
     c.waited();
-    c.drained(detail::inbox_coalescer::min_batch, 12'000);
+    c.drained(detail::drain_coalescer::min_batch, 12'000);
     EXPECT_TRUE(c.may_wait(false));
     EXPECT_EQ(c.deadline(), 14'000);
 }
 
-TEST(inbox_coalescer, a_wait_that_yields_few_messages_backs_off_for_a_while) {
-    detail::inbox_coalescer c(2000);
+TEST(drain_coalescer, a_wait_that_yields_few_messages_backs_off_for_a_while) {
+    detail::drain_coalescer c(2000, 4096);
     c.drained(1, 10'000);
     c.waited();
-    c.drained(detail::inbox_coalescer::min_batch - 1, 12'000);  // two round trips, say
+    c.drained(detail::drain_coalescer::min_batch - 1, 12'000);  // two round trips, say
     std::int64_t t = 12'000;
-    for (unsigned i = 0; i < detail::inbox_coalescer::backoff_drains; ++i) {
+    for (unsigned i = 0; i < detail::drain_coalescer::backoff_drains; ++i) {
         EXPECT_FALSE(c.may_wait(false)) << "drain " << i;
         t += 100;
         c.drained(1, c.wants_clock(1) ? t : 0);
@@ -134,8 +134,16 @@ TEST(inbox_coalescer, a_wait_that_yields_few_messages_backs_off_for_a_while) {
     EXPECT_EQ(c.deadline(), t + 2000);  // timed from the last drain, not a stale one
 }
 
-TEST(inbox_coalescer, a_zero_window_never_waits) {
-    detail::inbox_coalescer c(0);
+TEST(drain_coalescer, a_drain_that_took_a_full_batch_does_not_make_the_next_wait) {
+    detail::drain_coalescer c(2000, 64);
+    c.drained(64, 10'000);  // the producer is ahead: what waits is already there
+    EXPECT_FALSE(c.may_wait(false));
+    c.drained(63, 10'500);
+    EXPECT_TRUE(c.may_wait(false));
+}
+
+TEST(drain_coalescer, a_zero_window_never_waits) {
+    detail::drain_coalescer c(0, 4096);
     EXPECT_FALSE(c.wants_clock(100));
     c.drained(100, 0);
     EXPECT_FALSE(c.may_wait(false));

@@ -195,7 +195,7 @@ struct loop_options {
     std::optional<std::chrono::nanoseconds> idle_poll;
     /// Under a flood of cross-thread messages, a loop with nothing else to do drains its inbox
     /// at most once per this window, so that messages come in batches (interrupt coalescing;
-    /// sync/detail/inbox_coalescer.hpp). Unset: CORIO_INBOX_COALESCE_US, else 2 us; zero
+    /// sync/detail/drain_coalescer.hpp). Unset: CORIO_INBOX_COALESCE_US, else 2 us; zero
     /// disables it.
     std::optional<std::chrono::nanoseconds> inbox_coalesce;
 };

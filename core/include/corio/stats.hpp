@@ -66,7 +66,7 @@ struct loop_stats {
     stat_counter inbox_dropped;      // call_soon_threadsafe callbacks dropped by close()
     stat_counter idle_poll_ns;       // time spent polling the inbox idly before blocking
     stat_counter idle_poll_hits;     // idle polls that found a message (no block)
-    stat_counter coalesce_waits;     // flooded drains that waited for a batch (inbox_coalescer)
+    stat_counter coalesce_waits;     // flooded drains that waited for a batch (drain_coalescer)
     stat_counter coalesce_ns;        // time spent in those waits
     stat_counter callback_errors;    // callbacks that threw, reported to the handler
     stat_counter slow_callbacks;     // debug mode: callbacks over slow_callback_duration

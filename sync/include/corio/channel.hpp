@@ -126,6 +126,7 @@
 #include <utility>
 
 #include <corio/detail/asymmetric_fence.hpp>
+#include <corio/detail/drain_coalescer.hpp>
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/producer_slots.hpp>
 #include <corio/detail/wakeup.hpp>
@@ -345,6 +346,11 @@ protected:
     // Calls f(c) for every sender thread's batch (under the senders' own lock).
     virtual void for_each_batch(void (*f)(sender_credits&, void*), void* arg) noexcept = 0;
 
+    // The window of the receiver's drain_coalescer: the owning loop's inbox's, for a channel
+    // whose capacity holds what a window gathers; 0 (off) for a smaller one, whose senders
+    // would fill it and wait.
+    std::int64_t receive_coalesce_ns() const noexcept;
+
 private:
     // tx_'s layout (header comment).
     static constexpr std::uint64_t closed_bit = 1;
@@ -433,7 +439,8 @@ public:
           items_(preallocation(capacity)),
           consumer_(items_),
           buffer_size_(capacity < max_buffer ? capacity : max_buffer),
-          buffer_(std::make_unique<std::optional<T>[]>(buffer_size_)) {}
+          buffer_(std::make_unique<std::optional<T>[]>(buffer_size_)),
+          rx_coalescer_(receive_coalesce_ns(), buffer_size_) {}
 
     // After a reservation or a grant. moodycamel constructs the item only once it has room, so
     // a failed enqueue leaves `item` untouched.
@@ -466,12 +473,24 @@ public:
     // The receiver's next item, left in place (the given-back item, else the local buffer,
     // else a bulk dequeue), or null; pop() then drops it. Receiving through these moves an
     // item once on its way out, not twice. Does not free the slot (delivered() does).
-    T* peek() noexcept {
+    // `coalesce`: a receive may wait out the coalescing window first (drain_coalescer.hpp);
+    // try_receive and the pump may not.
+    T* peek(bool coalesce = true) noexcept {
         if (returned_)
             return &*returned_;
         if (pos_ == end_) {
+            // A receiver that keeps up with a sender would take a few items per dequeue, each
+            // time reading the lines the sender is writing (drain_coalescer.hpp).
+            std::int64_t began_ns = 0;
+            if (coalesce && rx_coalescer_.may_wait(loop_access::has_ready(owner()))) {
+                loop_stats& s = loop_access::stats(owner());
+                began_ns = rx_coalescer_.wait_out(s.coalesce_waits, s.coalesce_ns);
+            }
             pos_ = 0;
             end_ = items_.try_dequeue_bulk(consumer_, buffer_.get(), buffer_size_);
+            if (rx_coalescer_.wants_clock(end_) && began_ns == 0)
+                began_ns = drain_coalescer::now_ns();
+            rx_coalescer_.drained(end_, began_ns);
             if (end_ == 0)
                 return nullptr;
         }
@@ -500,7 +519,7 @@ private:
     static constexpr std::size_t max_buffer = 64;
 
     bool take_into(void* out) noexcept override {
-        T* next = peek();
+        T* next = peek(false);
         if (next == nullptr)
             return false;
         static_cast<std::optional<T>*>(out)->emplace(std::move(*next));
@@ -538,6 +557,7 @@ private:
     std::size_t pos_ = 0;
     std::size_t end_ = 0;
     std::optional<T> returned_;
+    drain_coalescer rx_coalescer_;
 };
 
 }  // namespace detail

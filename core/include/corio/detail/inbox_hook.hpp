@@ -30,7 +30,7 @@ enum class message_fate : bool { run, dropped };
 
 // Which of the loop's two drains: step 1 of an iteration, or the one right after a poll that
 // could block (step 1 found nothing, so whatever is there now woke the loop). Only the first
-// may wait for a flood's batch (inbox_coalescer.hpp).
+// may wait for a flood's batch (drain_coalescer.hpp).
 enum class drain_point : bool { iteration_start, after_poll };
 
 // 40 bytes of captures inline, so that the message, wrapped once more without captures, fits

@@ -16,7 +16,7 @@
 //   thread (an echo server) would otherwise burn one window per wake-up: measured, a quarter
 //   of such a server's CPU time. A loop in a cross-thread conversation keeps polling, since
 //   its messages keep coming. Counted in polls, not time: no clock read on the drain path.
-// - Under a flood, step 1 drains at most once per coalescing window (inbox_coalescer.hpp):
+// - Under a flood, step 1 drains at most once per coalescing window (drain_coalescer.hpp):
 //   a few messages per dequeue cost both threads a cache-line round trip each.
 // - The loop's default executor (run_in_executor(nullptr, ...)) is owned here, because core
 //   cannot name sync's types.
@@ -31,8 +31,8 @@
 #include <optional>
 #include <vector>
 
+#include <corio/detail/drain_coalescer.hpp>
 #include <corio/detail/inbox_cell.hpp>
-#include <corio/detail/inbox_coalescer.hpp>
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/producer_slots.hpp>
 #include <corio/detail/wakeup.hpp>
@@ -70,6 +70,7 @@ public:
     thread_pool_executor& default_executor();
 
     std::chrono::nanoseconds idle_poll() const noexcept { return idle_poll_; }
+    std::int64_t coalesce_window_ns() const noexcept { return coalescer_.window_ns(); }
     void set_idle_poll(std::chrono::nanoseconds window) noexcept { idle_poll_ = window; }
     const wakeup& handshake() const noexcept { return wake_; }
     /// How many producer slots exist (one per thread that ever posted and is alive, plus
@@ -86,7 +87,6 @@ private:
     void wait_for_producers() const noexcept;
     bool any_producer_posting() const noexcept;
     bool idle_poll_for(std::chrono::nanoseconds window) noexcept;
-    std::int64_t wait_for_batch() noexcept;
     void publish_counters() noexcept;
 
     // The queue first: destroyed last, after the tokens that point into it.
@@ -103,7 +103,7 @@ private:
     std::chrono::nanoseconds idle_poll_;
     static constexpr unsigned idle_poll_recency = 10;
     unsigned blocks_since_message_ = idle_poll_recency;  // blocking polls since a drain found some
-    inbox_coalescer coalescer_;
+    drain_coalescer coalescer_;
 
     // Step 1's messages, run from here by one ready entry in step 5 (run_staged): each
     // costs one move out of the queue and one call, not a ready-queue slot written and read

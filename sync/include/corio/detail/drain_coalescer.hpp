@@ -1,6 +1,8 @@
-// When a loop flooded with cross-thread messages drains its inbox: at most once per window.
-// Network cards call this interrupt coalescing (Linux NAPI, ethtool's rx-usecs); no asyncio
-// counterpart (asyncio drains its self-pipe whenever select returns).
+// When a consumer that keeps up with a producer on another thread drains their queue: at most
+// once per window. Used by a loop's inbox (step 1 of an iteration) and by a channel's receive
+// (a dequeue into the receiver's buffer), with the inbox's window. Network cards call this
+// interrupt coalescing (Linux NAPI, ethtool's rx-usecs); no asyncio counterpart (asyncio
+// drains its self-pipe whenever select returns).
 //
 // Why. Under a flood the loop keeps up: each iteration finds the few messages that came while
 // it ran the last ones (about 4 on this 2-vCPU VM). Every dequeue reads the producer's tail
@@ -19,32 +21,39 @@
 // - Only when the loop has nothing else ready: a busy loop drains what is there.
 // - Until the window's end measured from the previous drain: a loop whose batch took longer
 //   than the window does not wait at all, so a loop that is the bottleneck loses nothing.
+// - Not after a drain that took as many as one drain takes: the producer is ahead.
 // - A wait that yields fewer than min_batch messages did not pay (a slow producer, two
 //   round trips interleaved): the next backoff_drains drains do not wait.
 // Cost: under a flood, a message waits up to one window longer (default 2 us, against a
 // wake-up from sleep that takes about 40 us here); the spin reads only the clock.
 //
-// Pure logic on timestamps (the inbox reads the clock and spins), so tests drive it directly.
+// The rules are logic on timestamps, which tests drive directly; wait_out() is the spin.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
+#include <corio/detail/cpu_relax.hpp>
+
 namespace corio::detail {
 
-class inbox_coalescer {
+class drain_coalescer {
 public:
     static constexpr std::size_t min_batch = 8;
     static constexpr unsigned backoff_drains = 64;
 
-    /// window_ns 0 disables coalescing.
-    explicit inbox_coalescer(std::int64_t window_ns) noexcept : window_ns_(window_ns) {}
+    /// window_ns 0 disables coalescing. full_batch: the most one drain takes; a drain that
+    /// took that many left the producer ahead, and the next one does not wait.
+    drain_coalescer(std::int64_t window_ns, std::size_t full_batch) noexcept
+        : window_ns_(window_ns), full_batch_(full_batch) {}
 
     /// Before a drain at the top of an iteration: whether this one may wait. Reads no clock.
     bool may_wait(bool loop_has_other_work) const noexcept {
         return flooded_ && backoff_ == 0 && !loop_has_other_work;
     }
-    /// If may_wait(): until when (steady-clock ns). The caller waits, then calls waited().
+    /// If may_wait(): until when (now_ns()'s clock). wait_out() waits for it; a caller that
+    /// waits otherwise calls waited() after.
     std::int64_t deadline() const noexcept { return last_drain_ns_ + window_ns_; }
     void waited() noexcept { waited_ = true; }
 
@@ -68,13 +77,40 @@ public:
         if (waited_ && taken < min_batch)
             backoff_ = backoff_drains;
         waited_ = false;
-        flooded_ = window_ns_ > 0;
+        flooded_ = window_ns_ > 0 && taken < full_batch_;
     }
 
     std::int64_t window_ns() const noexcept { return window_ns_; }
 
+    /// The coalescing clock: steady, whatever clock the loop runs on (a test's manual clock
+    /// would never end a wait).
+    static std::int64_t now_ns() noexcept {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    /// If may_wait(): waits until deadline(), reading only the clock (a look at the queue
+    /// would read the lines the producer is writing, which is what the wait is for). Returns
+    /// the time it ended and adds the wait, if any, to `waits` and `waited_ns`.
+    template <class Counter>
+    std::int64_t wait_out(Counter& waits, Counter& waited_ns) noexcept {
+        const std::int64_t start = now_ns();
+        if (start >= deadline())
+            return start;  // the last batch took the whole window
+        std::int64_t now = start;
+        do {
+            cpu_relax();
+            now = now_ns();
+        } while (now < deadline());
+        waited_ = true;
+        waits += 1;
+        waited_ns += static_cast<std::uint64_t>(now - start);
+        return now;
+    }
+
 private:
     std::int64_t window_ns_;
+    std::size_t full_batch_;
     std::int64_t last_drain_ns_ = 0;
     unsigned backoff_ = 0;  // drains left that may not wait
     bool flooded_ = false;  // the last drain found messages
