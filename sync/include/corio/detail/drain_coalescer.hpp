@@ -48,7 +48,8 @@ public:
     drain_coalescer(std::int64_t window_ns, std::size_t full_batch) noexcept
         : window_ns_(window_ns), full_batch_(full_batch) {}
 
-    /// Before a drain at the top of an iteration: whether this one may wait. Reads no clock.
+    /// Before a drain (the inbox's at the top of an iteration, a receive's dequeue): whether
+    /// this one may wait. Reads no clock.
     bool may_wait(bool loop_has_other_work) const noexcept {
         return flooded_ && backoff_ == 0 && !loop_has_other_work;
     }
