@@ -156,11 +156,8 @@ std::size_t inbox::drain(event_loop& loop, drain_point at) {  // hot: no alloc i
         if (n < batch_size)
             break;
     }
-    if (top) {
-        if (coalescer_.wants_clock(total) && began_ns == 0)
-            began_ns = drain_coalescer::now_ns();
+    if (top)
         coalescer_.drained(total, began_ns);
-    }
     if (staged_.empty())
         return 0;
     const bool debug = loop.get_debug();

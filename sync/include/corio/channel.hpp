@@ -488,8 +488,6 @@ public:
             }
             pos_ = 0;
             end_ = items_.try_dequeue_bulk(consumer_, buffer_.get(), buffer_size_);
-            if (rx_coalescer_.wants_clock(end_) && began_ns == 0)
-                began_ns = drain_coalescer::now_ns();
             rx_coalescer_.drained(end_, began_ns);
             if (end_ == 0)
                 return nullptr;

@@ -63,16 +63,16 @@ public:
     bool wants_clock(std::size_t taken) const noexcept {
         return window_ns_ > 0 && taken > 0 && backoff_ <= 1;
     }
-    /// After that drain, with how many messages it took and, if wants_clock(taken), the time
-    /// it began (or a time close to it); otherwise now_ns is ignored.
-    void drained(std::size_t taken, std::int64_t now_ns) noexcept {
+    /// After that drain, with how many messages it took and the time it began if the caller
+    /// has it (wait_out's), else 0: the clock is then read here, only if wants_clock(taken).
+    void drained(std::size_t taken, std::int64_t began_ns) noexcept {
         if (taken == 0) {  // the flood, if any, is over
             flooded_ = false;
             waited_ = false;
             return;
         }
         if (wants_clock(taken))
-            last_drain_ns_ = now_ns;
+            last_drain_ns_ = began_ns != 0 ? began_ns : now_ns();
         if (backoff_ > 0)
             --backoff_;
         if (waited_ && taken < min_batch)
