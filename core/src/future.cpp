@@ -76,6 +76,18 @@ callback_id future_state_base::add_done_callback(done_fn fn) {
     return id;
 }
 
+callback_id future_state_base::add_handoff_callback(done_fn fn) {
+    callback_id id = next_id_;
+    add_callback({next_id_++, handoff_arg, nullptr, std::move(fn)});
+    return id;
+}
+
+void future_state_base::run_handoff() noexcept {
+    done_callback c;
+    take(c, first_);  // emptied first: the callback may add another
+    run_one(c);
+}
+
 void future_state_base::add_callback(done_callback c) {
     done_callback* added = &first_;
     if (!has_callbacks()) {

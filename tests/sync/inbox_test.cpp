@@ -13,6 +13,7 @@
 #include <corio/detail/inbox.hpp>
 #include <corio/events.hpp>
 #include <corio/tasks.hpp>
+#include <corio/threads.hpp>
 
 #include "../support/alloc_counter.hpp"
 #include "../support/fake_backend.hpp"
@@ -258,6 +259,55 @@ TEST(inbox, closed_loop_refuses) {
     } catch (const std::runtime_error& e) {
         EXPECT_STREQ(e.what(), "Event loop is closed");
     }
+}
+
+task<int> note_return(bool* returned) {
+    *returned = true;
+    co_return 7;
+}
+
+// A second done callback on the task, registered as it runs: it notes whether the concurrent
+// future completed before it. (A struct, not a lambda: gcc 12 mishandles a lambda capturing a
+// coroutine's parameters, BUILD.md.)
+struct note_future_done {
+    concurrent_future<int>* f;
+    std::vector<bool>* done_before;
+    void operator()(detail::future_state_base&) const { done_before->push_back(f->done()); }
+};
+task<int> watch_own_end(concurrent_future<int>* f, std::vector<bool>* future_done_before) {
+    current_task()->add_done_callback(
+        detail::future_state_base::done_fn(note_future_done{f, future_done_before}));
+    co_return 7;
+}
+
+// The task's outcome is handed to the other thread as the task ends: no iteration in between,
+// which would only add latency to the round trip (add_handoff_callback).
+TEST(inbox, run_coroutine_threadsafe_completes_its_future_in_the_iteration_the_task_ends) {
+    inbox_loop t;
+    bool returned = false;
+    concurrent_future<int> f = run_coroutine_threadsafe(note_return(&returned), t.loop);
+    for (int i = 0; i < 5 && !returned; ++i)
+        t.run_once();
+    ASSERT_TRUE(returned);
+    ASSERT_TRUE(
+        f.done());  // (result() on a pending future would wait for a loop that is not running)
+    EXPECT_EQ(f.result(), 7);
+}
+
+// Behind another done callback the hand-off keeps its place: both run from the next
+// iteration, in registration order, as asyncio's callbacks do.
+TEST(inbox, a_handoff_behind_another_done_callback_runs_with_it_in_order) {
+    inbox_loop t;
+    concurrent_future<int> f;
+    std::vector<bool> future_done_before;
+    f = run_coroutine_threadsafe(watch_own_end(&f, &future_done_before), t.loop);
+    t.run_once();  // the start message: creates the task
+    t.run_once();  // its step: registers the second callback and returns
+    EXPECT_FALSE(f.done());
+    EXPECT_TRUE(future_done_before.empty());
+    t.run_once();
+    EXPECT_TRUE(f.done());
+    EXPECT_EQ(future_done_before, std::vector<bool>{true});
 }
 
 // Accepted but not run when the loop closes: each callback is counted and reported, never

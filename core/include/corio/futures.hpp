@@ -112,6 +112,12 @@ public:
     virtual bool cancel(std::string message);
 
     callback_id add_done_callback(done_fn fn);
+    // A done callback that hands the outcome to another thread or loop (the concurrent future
+    // of run_coroutine_threadsafe, a remote task's caller). If it is the only callback it runs
+    // as the future completes, not from the next iteration: the other side cannot see the
+    // iteration in between, only its latency. Behind other callbacks it keeps its place and
+    // runs with them, in order. Run at once if the future is already done.
+    callback_id add_handoff_callback(done_fn fn);
     std::size_t remove_done_callback(callback_id id) noexcept;
     // Removes the callback whether or not the future is done, as long as it has not run yet
     // (what combinators need before their frame goes away).
@@ -135,9 +141,11 @@ protected:
     }
     void finish_cancelled(std::string message);  // pending -> cancelled, likewise
 
-    // One registration: a done_fn, or (fn empty) a coroutine to resume (arg == waiter_arg) or
-    // a done_watcher to tell `arg`. id 0: the slot is empty.
+    // One registration: a done_fn (arg == handoff_arg: add_handoff_callback's), or (fn empty)
+    // a coroutine to resume (arg == waiter_arg) or a done_watcher to tell `arg`. id 0: the
+    // slot is empty.
     static constexpr std::uint32_t waiter_arg = UINT32_MAX;
+    static constexpr std::uint32_t handoff_arg = UINT32_MAX - 1;
     struct done_callback {
         std::uint32_t id = 0;
         std::uint32_t arg = 0;
@@ -191,6 +199,9 @@ private:
             }
             if (offer_to_watcher())
                 return;  // a combinator's child: no entry at all
+        } else if (first_.arg == handoff_arg && more_empty()) {
+            run_handoff();
+            return;
         }
         schedule_batch();
     }
@@ -208,6 +219,7 @@ private:
         return true;
     }
     void report_callback_error() noexcept;
+    void run_handoff() noexcept;
     void schedule_batch();
     void count_in_batch(const done_callback& c, int delta) noexcept {
         if (c.id != 0 && !c.fn && c.arg != waiter_arg) {

@@ -80,7 +80,7 @@ void post_remote_start(event_loop& target, const std::shared_ptr<remote_task_lin
              try {
                  task<T> t = get_running_loop().create_task(std::move(coro));
                  link->task = t.promise();
-                 t.promise()->add_done_callback(future_state_base::done_fn(
+                 t.promise()->add_handoff_callback(future_state_base::done_fn(
                      remote_task_done<T>{link, task_to_remote<T>{std::move(p)}}));
              } catch (...) {
                  p.set_exception(std::current_exception());

@@ -119,7 +119,8 @@ void start_threadsafe(state_ref<coroutine_state<T>>& st, task<T>& coro, message_
         task<T> t = st->loop->create_task(std::move(coro));
         st->task = t.promise();
         st->add_ref();
-        t.promise()->add_done_callback(future_state_base::done_fn(task_to_concurrent<T>(st.get())));
+        t.promise()->add_handoff_callback(
+            future_state_base::done_fn(task_to_concurrent<T>(st.get())));
     } catch (...) {
         st->set_exception(std::current_exception());
     }
@@ -224,7 +225,7 @@ auto submit_to(event_loop& target, F&& fn) -> future<typename detail::submit_res
             try {
                 if constexpr (detail::is_task<invoked>::value) {
                     task<R> t = get_running_loop().create_task(fn());
-                    t.promise()->add_done_callback(detail::future_state_base::done_fn(
+                    t.promise()->add_handoff_callback(detail::future_state_base::done_fn(
                         detail::task_to_remote<R>{std::move(p)}));
                 } else if constexpr (std::is_void_v<R>) {
                     fn();
