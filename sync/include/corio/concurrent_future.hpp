@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <corio/detail/frame_allocator.hpp>
 #include <corio/detail/inline_function.hpp>
 #include <corio/events.hpp>
 #include <corio/exceptions.hpp>
@@ -35,8 +37,30 @@ enum class concurrent_status : std::uint32_t { pending, running, finished, cance
 // under mutex_, after the value or error is stored; callbacks_ is only appended to while not
 // done, and is run (outside the lock) by whichever thread made it done.
 class concurrent_state_base {
+    // First, with the vtable pointer, on a line of their own: what a waiter reads while it
+    // spins in wait(). The completing thread's earlier writes (the reference count, the lock,
+    // the value, the task pointer) then leave the spinner's copy alone, and it is taken from
+    // the spinner once, by the store that completes the future.
+    // The blocking side of wait(): threads sleep on status_ itself (a futex, no condition
+    // variable: no mutex on the waiter's side, and a completion with nobody blocked costs one
+    // load). waiters_ counts the threads that may sleep. Each side stores its own word, then
+    // loads the other's, seq_cst: a completer that reads no waiter was seen by that waiter's
+    // re-check.
+    std::atomic<std::uint32_t> status_{static_cast<std::uint32_t>(concurrent_status::pending)};
+    std::atomic<std::uint32_t> waiters_{0};
+    // Up to 64 bytes from the start: a line boundary lies between here and there for any
+    // 16-byte aligned object (what operator new gives without an aligned allocation).
+    std::byte spin_line_end_[64 - sizeof(void*) - 2 * sizeof(std::uint32_t)];
+
 public:
     using done_fn = inline_function<void()>;  // move-only callables welcome
+
+    // A state is often made on one thread and freed on another (a submitter's future, the
+    // loop that completed it, whichever lets go last). The frame cache's per-thread lists and
+    // depot keep that traffic off the malloc arenas' locks, as they do for the coroutine frames
+    // that make the same trip (measured: futex calls on the arena lock in the round trip).
+    static void* operator new(std::size_t size) { return allocate_frame(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
 
     concurrent_state_base() = default;
     concurrent_state_base(const concurrent_state_base&) = delete;
@@ -115,14 +139,7 @@ private:
     static void run_callbacks(std::vector<done_fn>& callbacks) noexcept;
 
     std::atomic<std::uint32_t> refs_{1};
-    std::atomic<std::uint32_t> status_{static_cast<std::uint32_t>(concurrent_status::pending)};
     mutable std::mutex mutex_;
-    // The blocking side of wait(): threads sleep on status_ itself (a futex, no condition
-    // variable: no mutex on the waiter's side, and a completion with nobody blocked costs one
-    // load). waiters_ counts the threads that may sleep. Each side stores its own word, then
-    // loads the other's, seq_cst: a completer that reads no waiter was seen by that waiter's
-    // re-check.
-    std::atomic<std::uint32_t> waiters_{0};
     std::exception_ptr error_;  // written under mutex_ before status_ leaves pending
     std::vector<done_fn> callbacks_;
 };
