@@ -289,8 +289,8 @@ TEST(inbox, run_coroutine_threadsafe_completes_its_future_in_the_iteration_the_t
     for (int i = 0; i < 5 && !returned; ++i)
         t.run_once();
     ASSERT_TRUE(returned);
-    ASSERT_TRUE(
-        f.done());  // (result() on a pending future would wait for a loop that is not running)
+    // ASSERT: result() on a pending future would wait for a loop that is not running.
+    ASSERT_TRUE(f.done());
     EXPECT_EQ(f.result(), 7);
 }
 

@@ -1,8 +1,10 @@
 // Coroutine frames come from a per-thread cache of size classes in front of operator new:
 // spawning and finishing a task is the hottest allocate/free pair in the runtime, and a free
-// list pop/push is a fraction of malloc + free. A frame freed on another thread than the one
-// that allocated it goes to the freeing thread's cache (memory migrates, nothing breaks); each
-// class keeps at most a bounded number of blocks, so an idle thread holds little.
+// list pop/push is a fraction of malloc + free. (Concurrent futures' states use it too: they
+// make the same trip between threads as the frames of run_coroutine_threadsafe.) A frame freed
+// on another thread than the one that allocated it goes to the freeing thread's cache (memory
+// migrates, nothing breaks); each class keeps at most a bounded number of blocks, so an idle
+// thread holds little.
 //
 // The hit paths are inline: the cache is a constinit, trivially destructible thread_local, so
 // reaching it from another translation unit is one TLS-relative access with no init wrapper.
