@@ -71,14 +71,16 @@ void future_state_base::finish_cancelled(std::string message) {
 }
 
 callback_id future_state_base::add_done_callback(done_fn fn) {
-    callback_id id = next_id_;
-    add_callback({next_id_++, 0, nullptr, std::move(fn)});
-    return id;
+    return add_fn(0, std::move(fn));
 }
 
 callback_id future_state_base::add_handoff_callback(done_fn fn) {
+    return add_fn(handoff_arg, std::move(fn));
+}
+
+callback_id future_state_base::add_fn(std::uint32_t arg, done_fn fn) {
     callback_id id = next_id_;
-    add_callback({next_id_++, handoff_arg, nullptr, std::move(fn)});
+    add_callback({next_id_++, arg, nullptr, std::move(fn)});
     return id;
 }
 

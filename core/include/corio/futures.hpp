@@ -183,6 +183,7 @@ private:
     void require_finished(const char* not_ready);
     void report_unretrieved() noexcept;
     bool more_empty() const noexcept { return !rare_ || rare_->more.empty(); }
+    callback_id add_fn(std::uint32_t arg, done_fn fn);  // a done_fn registration
     bool has_callbacks() const noexcept { return first_.id != 0 || !more_empty(); }
     void add_callback(done_callback c);
     void schedule_callbacks() {

@@ -103,7 +103,7 @@ public:
             cpu_relax();
             now = now_ns();
         } while (now < deadline());
-        waited_ = true;
+        waited();
         waits += 1;
         waited_ns += static_cast<std::uint64_t>(now - start);
         return now;
