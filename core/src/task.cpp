@@ -45,7 +45,7 @@ void task_base::set_name(std::string name) {
     get_extras().name = std::move(name);
 }
 
-void task_base::set_created_at(const std::source_location& where) {
+void task_base::set_created_at(const corio::source_location& where) {
     extras& e = get_extras();
     e.created_at = where;
     e.has_location = true;

@@ -20,7 +20,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <thread>
 #include <utility>
@@ -32,6 +31,7 @@
 #include <corio/detail/callback_pool.hpp>
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/ready_queue.hpp>
+#include <corio/detail/source_location.hpp>
 #include <corio/detail/timer_heap.hpp>
 #include <corio/exceptions.hpp>
 #include <corio/stats.hpp>
@@ -285,7 +285,7 @@ public:
     /// next iteration and returns it as a task.
     template <class T>
     task<T> create_task(task<T> coro, std::string name = {},
-                        std::source_location where = std::source_location::current());
+                        corio::source_location where = corio::source_location::current());
 
     /// Called with every task create_task schedules (asyncio's set_task_factory, except that
     /// a C++ task is its coroutine frame, so the factory decorates the task - names, stats,

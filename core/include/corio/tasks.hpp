@@ -354,7 +354,7 @@ namespace detail {
 // create_task's checks and scheduling, shared by the free function and the loop's method.
 template <class T>
 void start_task(event_loop& loop, task_promise<T>* p, std::string_view name,
-                const std::source_location& where) {
+                const corio::source_location& where) {
     loop_access::check_usable(loop, "create_task");
     if (p == nullptr)
         throw std::invalid_argument("create_task needs a coroutine");
@@ -375,7 +375,7 @@ void start_task(event_loop& loop, task_promise<T>* p, std::string_view name,
 /// next iteration) and returns it. Throws std::runtime_error("no running event loop").
 template <class T>
 task<T> create_task(task<T> coro, std::string_view name = {},
-                    std::source_location where = std::source_location::current()) {
+                    corio::source_location where = corio::source_location::current()) {
     detail::start_task(get_running_loop(), coro.promise(), name, where);
     return coro;
 }
@@ -398,7 +398,7 @@ detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
 std::vector<detail::task_base*> all_tasks();
 
 template <class T>
-task<T> event_loop::create_task(task<T> coro, std::string name, std::source_location where) {
+task<T> event_loop::create_task(task<T> coro, std::string name, corio::source_location where) {
     detail::start_task(*this, coro.promise(), name, where);
     return coro;
 }

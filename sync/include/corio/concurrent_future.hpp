@@ -50,7 +50,7 @@ class concurrent_state_base {
     std::atomic<std::uint32_t> waiters_{0};
     // Up to 64 bytes from the start: a line boundary lies between here and there for any
     // 16-byte aligned object (what operator new gives without an aligned allocation).
-    std::byte spin_line_end_[64 - sizeof(void*) - 2 * sizeof(std::uint32_t)];
+    [[maybe_unused]] std::byte spin_line_end_[64 - sizeof(void*) - 2 * sizeof(std::uint32_t)];
 
 public:
     using done_fn = inline_function<void()>;  // move-only callables welcome
@@ -237,16 +237,16 @@ public:
     void add_done_callback(F&& fn) {
         // The raw state, not a copy of *this: a callback that owned its future would keep an
         // uncompleted state alive forever. It runs while its completer holds a reference.
-        state_->add_done_callback(detail::concurrent_state_base::done_fn(
-            [fn = std::forward<F>(fn), s = state_]() mutable {
-                if constexpr (std::is_invocable_v<F&, concurrent_future&>) {
-                    s->add_ref();
-                    concurrent_future self(s);
-                    fn(self);
-                } else {
-                    fn();
-                }
+        using done_fn = detail::concurrent_state_base::done_fn;
+        if constexpr (std::is_invocable_v<F&, concurrent_future&>) {
+            state_->add_done_callback(done_fn([fn = std::forward<F>(fn), s = state_]() mutable {
+                s->add_ref();
+                concurrent_future self(s);
+                fn(self);
             }));
+        } else {
+            state_->add_done_callback(done_fn([fn = std::forward<F>(fn)]() mutable { fn(); }));
+        }
     }
 
     template <class U = T>

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <source_location>
 #include <string>
 
+#include <corio/detail/source_location.hpp>
 #include <corio/futures.hpp>
 
 namespace corio::detail {
@@ -43,7 +43,7 @@ public:
     std::string get_name() const;
     void set_name(std::string name);
     // Debug mode: where create_task was called, for the loop's reports.
-    void set_created_at(const std::source_location& where);
+    void set_created_at(const corio::source_location& where);
     // The name, and where the task was created when that is known: for reports.
     std::string describe() const;
     std::uint32_t id() const noexcept { return id_; }
@@ -116,7 +116,7 @@ private:
     // the future part's allocation and pointer (future_state_base::rare_data).
     struct extras : rare_data {
         std::string name;
-        std::source_location created_at;
+        corio::source_location created_at;
         bool has_location = false;
         std::string cancel_message;  // meaningful while must_cancel_
     };

@@ -124,7 +124,7 @@ private:
 template <class T>
 void ensure_scheduled(task<T>& child, event_loop& loop) {
     if (!child.promise()->scheduled())
-        start_task(loop, child.promise(), {}, std::source_location::current());
+        start_task(loop, child.promise(), {}, corio::source_location::current());
 }
 template <class T>
 void ensure_scheduled(std::vector<task<T>>& children, event_loop& loop) {
