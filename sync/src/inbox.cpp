@@ -116,19 +116,26 @@ void inbox::wait_for_producers() const noexcept {
     slots_.for_each([](const producer_slot& s) { wakeup::wait_until_left(s.posting); });
 }
 
-bool inbox::post(remote_message&& m) {  // hot: no alloc in steady state
-    producer_slot& slot = slot_for_this_thread();
-    const bool open = wake_.enter(slot.posting);
-    struct leave_on_exit {  // also when the enqueue throws
-        wakeup& w;
-        std::atomic<bool>& posting;
-        ~leave_on_exit() { w.leave(posting); }
-    } guard{wake_, slot.posting};
-    // The cell is built in the block from *it (inbox_cell.hpp). On failure moodycamel has
-    // constructed nothing (it allocates first): `m` still holds the message, and the caller's
-    // copy dies uncalled, so its submitter gets the error.
-    if (!queue_.enqueue_bulk(slot.token, std::make_move_iterator(&m), 1))
+[[gnu::flatten]] bool inbox::post(inbox_cell&& cell) {  // hot: no alloc in steady state
+    producer_slot* slot;
+    try {
+        slot = &slot_for_this_thread();  // a thread's first post allocates its slot
+    } catch (...) {
+        cell.drop();
+        throw;
+    }
+    const bool open = wake_.enter(slot->posting);
+    // The single-element enqueue, inline here (flatten: as a call of its own, its register
+    // saves were six more stores per post, see inbox_cell.hpp): the cell is relocated into
+    // the block. It cannot throw (the cell's relocation cannot), and on failure it has
+    // constructed nothing (it allocates first): the message dies uncalled, which tells its
+    // submitter.
+    const bool queued = queue_.enqueue(slot->token, std::move(cell));
+    wake_.leave(slot->posting);
+    if (!queued) [[unlikely]] {
+        cell.drop();
         throw std::bad_alloc();
+    }
     return open;
 }
 

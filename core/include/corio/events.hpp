@@ -367,12 +367,15 @@ private:
     void report_callback_error(std::exception_ptr error) noexcept;
     // Inline: a foreign thread's post is this, the inbox's post and the enqueue; each call
     // layer's register saves queue in the producer's store buffer behind the enqueue's stores.
-    void post_threadsafe(detail::remote_message&& m) {  // hot: no alloc
+    // The message is built in place, in a cell (detail/inbox_cell.hpp), and relocated once,
+    // into the queue.
+    template <class F>
+    void post_threadsafe(F&& message) {  // hot: no alloc
         // A relaxed read: a close() that this misses is caught by the inbox, which reports
         // the message instead of running it.
         if (!inbox_ || closed_.load(std::memory_order_relaxed)) [[unlikely]]
             refuse_threadsafe();
-        inbox_->post(std::move(m));
+        inbox_->post(detail::inbox_cell(std::in_place, std::forward<F>(message)));
     }
     [[noreturn]] void refuse_threadsafe() const;
     void report_dropped_callback() noexcept;
@@ -539,14 +542,13 @@ handle event_loop::call_soon(F&& fn) {  // hot: no alloc in steady state
 
 template <class F>
 void event_loop::call_soon_threadsafe(F&& fn) {  // hot: no alloc for a callable <= 32 bytes
-    post_threadsafe(
-        detail::remote_message([this, fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
-            if (fate == detail::message_fate::run) {
-                fn();
-            } else {
-                report_dropped_callback();
-            }
-        }));
+    post_threadsafe([this, fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
+        if (fate == detail::message_fate::run) {
+            fn();
+        } else {
+            report_dropped_callback();
+        }
+    });
 }
 
 template <class F>
@@ -562,17 +564,16 @@ threadsafe_handle event_loop::call_soon_threadsafe(with_handle_t, F&& fn) {
                 s->release();
         }
     };
-    post_threadsafe(
-        detail::remote_message([this, ref = message_ref(state),
-                                fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
-            if (!ref.s->claim())
-                return;  // cancelled through its handle
-            if (fate == detail::message_fate::run) {
-                fn();
-            } else {
-                report_dropped_callback();
-            }
-        }));
+    post_threadsafe([this, ref = message_ref(state),
+                     fn = std::forward<F>(fn)](detail::message_fate fate) mutable {
+        if (!ref.s->claim())
+            return;  // cancelled through its handle
+        if (fate == detail::message_fate::run) {
+            fn();
+        } else {
+            report_dropped_callback();
+        }
+    });
     return h;
 }
 

@@ -18,7 +18,8 @@
 #include <chrono>
 #include <cstddef>
 
-#include <corio/detail/inline_function.hpp>
+#include <corio/detail/inbox_cell.hpp>
+#include <corio/detail/remote_message.hpp>
 
 namespace corio {
 class event_loop;
@@ -26,17 +27,10 @@ class event_loop;
 
 namespace corio::detail {
 
-enum class message_fate : bool { run, dropped };
-
 // Which of the loop's two drains: step 1 of an iteration, or the one right after a poll that
 // could block (step 1 found nothing, so whatever is there now woke the loop). Only the first
 // may wait for a flood's batch (drain_coalescer.hpp).
 enum class drain_point : bool { iteration_start, after_poll };
-
-// 40 bytes of captures inline, so that the message, wrapped once more without captures, fits
-// a ready-queue slot (48 bytes) and a drained message costs no allocation.
-inline constexpr std::size_t remote_message_capacity = 40;
-using remote_message = inline_function<void(message_fate), remote_message_capacity>;
 
 class inbox_hook {
 public:
@@ -46,11 +40,18 @@ public:
     // waker).
     virtual void attach(event_loop& loop) = 0;
 
-    // Thread-safe. Enqueues `m` and wakes the loop if it is announced asleep. Never throws
-    // for a closed loop: returns false when the inbox was closed (the message is then dropped
-    // by a later sweep on the loop's thread, close() or the destructor). User-facing entry
-    // points check is_closed() first and throw "Event loop is closed".
-    virtual bool post(remote_message&& m) = 0;
+    // Thread-safe. Enqueues the cell's message and wakes the loop if it is announced asleep.
+    // Never throws for a closed loop: returns false when the inbox was closed (the message is
+    // then dropped by a later sweep on the loop's thread, close() or the destructor).
+    // User-facing entry points check is_closed() first and throw "Event loop is closed". The
+    // cell is consumed whether this returns or throws (bad_alloc): its message is in the queue,
+    // or was destroyed uncalled, which tells its submitter.
+    virtual bool post(inbox_cell&& cell) = 0;
+    // The same for a message built elsewhere (one more copy of it than building it in a cell).
+    bool post(remote_message&& m) {
+        inbox_cell cell(std::move(m));
+        return post(std::move(cell));
+    }
 
     // Takes the waiting messages and queues their run in the loop's ready queue (after
     // everything already there, in their order); returns how many.

@@ -80,6 +80,14 @@ public:
         relocate_target(buf_, dst.buf_);
         dst.ops_ = ops_;
     }
+    // The same as a constructor: a new function takes `src`'s target, and `src` is left stale
+    // under the same rules. One store of the table pointer and the buffer's bytes: a cross-thread
+    // post makes it into a queue slot, where every store counts (detail/inbox_cell.hpp).
+    struct relocate_tag {};
+    inline_function(relocate_tag, inline_function& src) noexcept : ops_(src.ops_) {
+        if (ops_ != nullptr)
+            relocate_target(src.buf_, buf_);
+    }
 
     void reset() noexcept {
         if (ops_ != nullptr)

@@ -57,7 +57,8 @@ public:
     ~inbox() override;
 
     void attach(event_loop& loop) override;
-    bool post(remote_message&& m) override;
+    bool post(inbox_cell&& cell) override;
+    using inbox_hook::post;  // a remote_message
     std::size_t drain(event_loop& loop, drain_point at) override;
     bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept override;
     void finish_block() noexcept override;
