@@ -71,8 +71,8 @@ inline void post_remote_cancel(event_loop& target, std::shared_ptr<remote_task_l
 template <class T>
 void post_remote_start(event_loop& target, const std::shared_ptr<remote_task_link>& link,
                        task<T> coro, future<T>& outcome) {
-    post(target, remote_message([link, coro = std::move(coro),
-                                 p = remote_promise<T>(outcome)](message_fate fate) mutable {
+    post(target,
+         [link, coro = std::move(coro), p = remote_promise<T>(outcome)](message_fate fate) mutable {
              if (fate == message_fate::dropped) {
                  p.set_exception(loop_closed_error());
                  return;
@@ -85,7 +85,7 @@ void post_remote_start(event_loop& target, const std::shared_ptr<remote_task_lin
              } catch (...) {
                  p.set_exception(std::current_exception());
              }
-         }));
+         });
 }
 
 template <class T>

@@ -161,11 +161,10 @@ concurrent_future<T> run_coroutine_threadsafe(task<T> coro, event_loop& loop) {
     st->loop = &loop;
     concurrent_future<T> result(st);  // adopts the first reference
     detail::state_ref<detail::coroutine_state<T>> ref(st);
-    const bool open =
-        detail::post(loop, detail::remote_message([ref = std::move(ref), coro = std::move(coro)](
-                                                      detail::message_fate fate) mutable {
-                         detail::start_threadsafe(ref, coro, fate);
-                     }));
+    const bool open = detail::post(
+        loop, [ref = std::move(ref), coro = std::move(coro)](detail::message_fate fate) mutable {
+            detail::start_threadsafe(ref, coro, fate);
+        });
     if (!open)
         st->set_exception(detail::loop_closed_error());  // raced with close()
     return result;
@@ -215,28 +214,27 @@ auto submit_to(event_loop& target, F&& fn) -> future<typename detail::submit_res
     if (target.is_closed())
         throw std::runtime_error("Event loop is closed");
     future<R> f = caller.create_future<R>();
-    detail::post(
-        target, detail::remote_message([fn = std::forward<F>(fn), p = detail::remote_promise<R>(f)](
-                                           detail::message_fate fate) mutable {
-            if (fate == detail::message_fate::dropped) {
-                p.set_exception(detail::loop_closed_error());
-                return;
+    detail::post(target, [fn = std::forward<F>(fn),
+                          p = detail::remote_promise<R>(f)](detail::message_fate fate) mutable {
+        if (fate == detail::message_fate::dropped) {
+            p.set_exception(detail::loop_closed_error());
+            return;
+        }
+        try {
+            if constexpr (detail::is_task<invoked>::value) {
+                task<R> t = get_running_loop().create_task(fn());
+                t.promise()->add_handoff_callback(
+                    detail::future_state_base::done_fn(detail::task_to_remote<R>{std::move(p)}));
+            } else if constexpr (std::is_void_v<R>) {
+                fn();
+                p.set_value();
+            } else {
+                p.set_value(fn());
             }
-            try {
-                if constexpr (detail::is_task<invoked>::value) {
-                    task<R> t = get_running_loop().create_task(fn());
-                    t.promise()->add_handoff_callback(detail::future_state_base::done_fn(
-                        detail::task_to_remote<R>{std::move(p)}));
-                } else if constexpr (std::is_void_v<R>) {
-                    fn();
-                    p.set_value();
-                } else {
-                    p.set_value(fn());
-                }
-            } catch (...) {
-                p.set_exception(std::current_exception());
-            }
-        }));
+        } catch (...) {
+            p.set_exception(std::current_exception());
+        }
+    });
     return f;
 }
 

@@ -121,9 +121,11 @@ private:
 inbox& inbox_of(event_loop& loop);
 
 /// Posts a message to `loop` from any thread (never throws for a closed loop: see
-/// inbox_hook::post). Returns false if the loop was closed.
-inline bool post(event_loop& loop, remote_message&& m) {
-    return inbox_of(loop).post(std::move(m));
+/// inbox_hook::post). Returns false if the loop was closed. `message` is a callable taking a
+/// message_fate, built in place in the cell that travels (inbox_cell.hpp), or a remote_message.
+template <class F>
+bool post(event_loop& loop, F&& message) {
+    return inbox_of(loop).post(inbox_cell(std::in_place, std::forward<F>(message)));
 }
 
 /// For the default policy (corio::io).
