@@ -375,7 +375,7 @@ private:
         // the message instead of running it.
         if (!inbox_ || closed_.load(std::memory_order_relaxed)) [[unlikely]]
             refuse_threadsafe();
-        inbox_->post(detail::inbox_cell(std::in_place, std::forward<F>(message)));
+        inbox_->post(std::forward<F>(message));
     }
     [[noreturn]] void refuse_threadsafe() const;
     void report_dropped_callback() noexcept;

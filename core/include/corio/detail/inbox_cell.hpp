@@ -35,12 +35,12 @@ namespace corio::detail {
 
 class inbox_cell {
 public:
-    // Builds the message in place from a callable (what a poster does).
+    // Builds the message in place from a callable (what a poster does), or moves in a
+    // remote_message.
     template <class F>
     explicit inbox_cell(std::in_place_t, F&& f) {
         ::new (&m_) remote_message(std::forward<F>(f));
     }
-    explicit inbox_cell(remote_message&& m) noexcept { ::new (&m_) remote_message(std::move(m)); }
 
     // Relocation into a queue slot, leaving `o` stale. It also asks for the line two ahead,
     // which the post after next will write: the loop read it on the queue's last lap, so the

@@ -17,6 +17,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <type_traits>
+#include <utility>
 
 #include <corio/detail/inbox_cell.hpp>
 #include <corio/detail/remote_message.hpp>
@@ -47,10 +49,11 @@ public:
     // cell is consumed whether this returns or throws (bad_alloc): its message is in the queue,
     // or was destroyed uncalled, which tells its submitter.
     virtual bool post(inbox_cell&& cell) = 0;
-    // The same for a message built elsewhere (one more copy of it than building it in a cell).
-    bool post(remote_message&& m) {
-        inbox_cell cell(std::move(m));
-        return post(std::move(cell));
+    // The same for a callable taking a message_fate, built in place in the cell, or a
+    // remote_message (moved into the cell: one copy more than a callable).
+    template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, inbox_cell>) bool post(F&& message) {
+        return post(inbox_cell(std::in_place, std::forward<F>(message)));
     }
 
     // Takes the waiting messages and queues their run in the loop's ready queue (after

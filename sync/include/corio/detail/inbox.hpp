@@ -58,7 +58,7 @@ public:
 
     void attach(event_loop& loop) override;
     bool post(inbox_cell&& cell) override;
-    using inbox_hook::post;  // a remote_message
+    using inbox_hook::post;  // a callable or a remote_message
     std::size_t drain(event_loop& loop, drain_point at) override;
     bool prepare_to_block(std::chrono::nanoseconds timeout) noexcept override;
     void finish_block() noexcept override;
@@ -125,7 +125,7 @@ inbox& inbox_of(event_loop& loop);
 /// message_fate, built in place in the cell that travels (inbox_cell.hpp), or a remote_message.
 template <class F>
 bool post(event_loop& loop, F&& message) {
-    return inbox_of(loop).post(inbox_cell(std::in_place, std::forward<F>(message)));
+    return inbox_of(loop).post(std::forward<F>(message));
 }
 
 /// For the default policy (corio::io).
