@@ -38,9 +38,12 @@
 //   receiver destroys the channel (the destructor waits for it), and wake-ups still on their way
 //   to a loop keep the shared state alive (it is reference counted).
 //
-// Design. The items travel through a moodycamel::ConcurrentQueue<T> (the inbox's queue,
-// preallocated, bulk-dequeued by the owning loop into a small local buffer). Control is split
-// so that no cache line is written by both sides for every item:
+// Design. The items travel through a moodycamel::ConcurrentQueue (the inbox's queue,
+// preallocated, bulk-dequeued by the owning loop into a small local buffer), each in a
+// detail::channel_cell that moves it into the block once and fetches the block's next lines
+// for writing (detail/channel_cell.hpp). A send that needs no wait is one flattened function,
+// send_now: a flood's sends wait on their stores, and each register save and spill is one.
+// Control is split so that no cache line is written by both sides for every item:
 //
 //   tx_        senders' line: RMW by senders once per batch (and the slow path), not read by
 //              a busy receiver
@@ -126,6 +129,7 @@
 #include <utility>
 
 #include <corio/detail/asymmetric_fence.hpp>
+#include <corio/detail/channel_cell.hpp>
 #include <corio/detail/drain_coalescer.hpp>
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/producer_slots.hpp>
@@ -457,28 +461,26 @@ public:
     // a store, and a flood's sends wait on their stores: inbox_cell.hpp); and it takes
     // nothing a slow path needs (send_blocking's timeout, live across the calls here, was
     // three more stores per send).
-    template <class U>
-    [[gnu::flatten]] reserve_result send_now(U& item) {  // hot: no alloc in steady state
+    [[gnu::flatten]] reserve_result send_now(T& item) {  // hot: no alloc in steady state
         check_sender();
         channel_sender_slot& slot = sender();
         const reserve_result r = try_reserve(slot.credits);
         if (r == reserve_result::full || r == reserve_result::closed)
             return r;
-        deliver(slot, std::move(item));
+        deliver(slot, item);
         return reserve_result::reserved;
     }
 
-    template <class U>
-    void deliver(U&& item) {
-        deliver(sender(), std::forward<U>(item));
-    }
+    // After a reservation or a grant: moves `item` into the channel (or throws bad_alloc,
+    // and then `item` is untouched: moodycamel constructs a slot only once it has room).
+    void deliver(T& item) { deliver(sender(), item); }
 
-    template <class U>
-    void deliver(channel_sender_slot& slot, U&& item) {  // hot: no alloc in steady state
+    void deliver(channel_sender_slot& slot, T& item) {  // hot: no alloc in steady state
         // Relaxed: the enqueue's release store carries it to whoever receives the item, and
         // so to a destructor that runs after that (header comment).
         slot.posting.store(true, std::memory_order_relaxed);
-        if (!items_.enqueue(slot.token, std::forward<U>(item))) [[unlikely]] {
+        send_slot<T> pending(item);
+        if (!items_.enqueue(slot.token, pending.cell())) [[unlikely]] {
             abandon_slot();
             slot.posting.store(false, std::memory_order_release);
             throw std::bad_alloc();
@@ -492,24 +494,12 @@ public:
     // item once on its way out, not twice. Does not free the slot (delivered() does).
     // `coalesce`: a receive may wait out the coalescing window first (drain_coalescer.hpp);
     // try_receive and the pump may not.
-    T* peek(bool coalesce = true) noexcept {
-        if (returned_)
+    T* peek(bool coalesce = true) noexcept {  // inline: most receives find an item buffered
+        if (returned_) [[unlikely]]
             return &*returned_;
-        if (pos_ == end_) {
-            // A receiver that keeps up with a sender would take a few items per dequeue, each
-            // time reading the lines the sender is writing (drain_coalescer.hpp).
-            std::int64_t began_ns = 0;
-            if (coalesce && rx_coalescer_.may_wait(loop_access::has_ready(owner()))) {
-                loop_stats& s = loop_access::stats(owner());
-                began_ns = rx_coalescer_.wait_out(s.coalesce_waits, s.coalesce_ns);
-            }
-            pos_ = 0;
-            end_ = items_.try_dequeue_bulk(consumer_, buffer_.get(), buffer_size_);
-            rx_coalescer_.drained(end_, began_ns);
-            if (end_ == 0)
-                return nullptr;
-        }
-        return &*buffer_[pos_];
+        if (pos_ != end_) [[likely]]
+            return &*buffer_[pos_];
+        return refill(coalesce);
     }
     void pop() noexcept {
         if (returned_) {
@@ -532,6 +522,22 @@ private:
     // One bulk dequeue serves this many receives: moodycamel's dequeue RMWs the producer's
     // counters once per call, which a per-item dequeue would pay on a line the producer writes.
     static constexpr std::size_t max_buffer = 64;
+
+    // The local buffer is used up: a bulk dequeue into it; its first item, or null.
+    [[gnu::noinline]] T* refill(bool coalesce) noexcept {
+        // A receiver that keeps up with a sender would take a few items per dequeue, each
+        // time reading the lines the sender is writing (drain_coalescer.hpp).
+        std::int64_t began_ns = 0;
+        if (coalesce && rx_coalescer_.may_wait(loop_access::has_ready(owner()))) {
+            loop_stats& s = loop_access::stats(owner());
+            began_ns = rx_coalescer_.wait_out(s.coalesce_waits, s.coalesce_ns);
+        }
+        pos_ = 0;
+        end_ =
+            items_.try_dequeue_bulk(consumer_, into_receive_buffer<T>{buffer_.get()}, buffer_size_);
+        rx_coalescer_.drained(end_, began_ns);
+        return end_ == 0 ? nullptr : &*buffer_[0];
+    }
 
     bool take_into(void* out) noexcept override {
         T* next = peek(false);
@@ -562,7 +568,7 @@ private:
         senders_.for_each([](const channel_sender_slot& s) { wakeup::wait_until_left(s.posting); });
     }
 
-    moodycamel::ConcurrentQueue<T> items_;
+    moodycamel::ConcurrentQueue<channel_cell<T>> items_;
     // Read by every sender: its own line. After items_: its tokens die first.
     alignas(cache_line_size) producer_slots<channel_sender_slot> senders_;
     // Owning loop only.
@@ -628,7 +634,10 @@ public:
     /// From anywhere, never waits: sent, full (also while senders wait for room: they come
     /// first), or closed. The item is moved from only when sent.
     send_status try_send(T&& item) { return try_send_impl(item); }
-    send_status try_send(const T& item) { return try_send_impl(item); }
+    send_status try_send(const T& item) {
+        T copy(item);  // before a slot is taken: a copy that throws sends nothing
+        return try_send_impl(copy);
+    }
 
     /// From a thread that runs no loop: sends `item`, blocking while the channel is full, at
     /// most `timeout` (none: forever). Throws timeout_error("corio::channel: send_blocking()
@@ -641,7 +650,8 @@ public:
     }
     void send_blocking(const T& item,
                        std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-        send_blocking_impl(item, timeout);
+        T copy(item);  // before a slot is taken: a copy that throws sends nothing
+        send_blocking_impl(copy, timeout);
     }
 
     /// From a task of the owning loop: the next item, waiting (FIFO among receivers) while
@@ -678,8 +688,7 @@ public:
     event_loop& get_loop() const noexcept { return s_->owner(); }
 
 private:
-    template <class U>
-    send_status try_send_impl(U& item) {
+    send_status try_send_impl(T& item) {
         switch (s_->send_now(item)) {
             case detail::reserve_result::full:
                 return send_status::full;
@@ -690,8 +699,7 @@ private:
         }
     }
 
-    template <class U>
-    void send_blocking_impl(U& item, std::optional<std::chrono::nanoseconds> timeout) {
+    void send_blocking_impl(T& item, std::optional<std::chrono::nanoseconds> timeout) {
         if (detail::running_loop() != nullptr) {
             throw std::runtime_error(
                 "corio::channel: send_blocking() would block the running event loop; "
@@ -705,13 +713,12 @@ private:
     }
 
     // The channel was full: wait for a slot, then send.
-    template <class U>
-    [[gnu::noinline]] void send_blocking_slow(U& item,
+    [[gnu::noinline]] void send_blocking_slow(T& item,
                                               std::optional<std::chrono::nanoseconds> timeout) {
         detail::channel_sender_slot& slot = s_->sender();
         if (s_->reserve_blocking(slot.credits, timeout) == detail::reserve_result::closed)
             throw channel_closed();
-        s_->deliver(slot, std::move(item));
+        s_->deliver(slot, item);
     }
 
     friend struct detail::channel_access;
@@ -771,7 +778,7 @@ public:
                 s_.abandon_slot();  // cancelled at the moment it was woken: pass the slot on
                 throw;
             }
-            s_.deliver(std::move(item_));
+            s_.deliver(item_);
             return;
         }
         t.throw_if_cancel_requested();
@@ -799,7 +806,7 @@ private:
                 closed_ = true;
                 return true;
             default:
-                s_.deliver(slot, std::move(item_));
+                s_.deliver(slot, item_);
                 return true;
         }
     }
@@ -847,13 +854,28 @@ public:
         s_.enqueue_receiver(node_);  // may hand this waiter an item at once
     }
 
-    T await_resume() {
-        if (ready_ != nullptr) {
+    T await_resume() {  // inline: the item was waiting, the common case of a busy channel
+        if (ready_ != nullptr) [[likely]] {
             T item(std::move(*ready_));
             s_.pop();
             s_.delivered();
             return item;
         }
+        return resume_after_wait();
+    }
+
+    bool cancel_wait(const std::string&) override {
+        // Only a linked waiter can be cancelled here: a woken one is already scheduled and no
+        // longer registered with its task.
+        s_.cancel_rx_wait(node_);
+        node_.outcome = detail::rx_outcome::cancelled;
+        node_.task->suspended_on(nullptr);
+        detail::loop_access::push_ready(s_.owner(), detail::ready_entry::of(node_.handle));
+        return false;  // the cancellation stays pending in the task, thrown when it resumes
+    }
+
+private:
+    [[gnu::noinline]] T resume_after_wait() {
         detail::task_base& t = *node_.task;
         t.resume_as_current();
         const detail::rx_outcome outcome = std::exchange(node_.outcome, detail::rx_outcome::done);
@@ -876,17 +898,6 @@ public:
         throw channel_closed();  // the only other way a wait ends without a cancel
     }
 
-    bool cancel_wait(const std::string&) override {
-        // Only a linked waiter can be cancelled here: a woken one is already scheduled and no
-        // longer registered with its task.
-        s_.cancel_rx_wait(node_);
-        node_.outcome = detail::rx_outcome::cancelled;
-        node_.task->suspended_on(nullptr);
-        detail::loop_access::push_ready(s_.owner(), detail::ready_entry::of(node_.handle));
-        return false;  // the cancellation stays pending in the task, thrown when it resumes
-    }
-
-private:
     detail::channel_state<T>& s_;
     T* ready_ = nullptr;  // await_ready found this item waiting
     std::optional<T> item_;
