@@ -827,12 +827,16 @@ public:
     // A frame destroyed while waiting (the owning loop closed): leave the FIFO, and give back
     // an item handed over but never received.
     ~receive_awaiter() {
-        if (node_.linked) {
-            s_.cancel_rx_wait(node_);
-        } else if (node_.outcome == detail::rx_outcome::item) {
+        if (!waited_)
+            return;
+        detail::rx_waiter& node = w_.node;
+        if (node.linked) {
+            s_.cancel_rx_wait(node);
+        } else if (node.outcome == detail::rx_outcome::item) {
             s_.end_handoff();
-            s_.give_back(std::move(*item_));
+            s_.give_back(std::move(*w_.item));
         }
+        w_.~wait_state();
     }
 
     bool await_ready() {  // hot: no alloc
@@ -846,12 +850,15 @@ public:
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) {
         detail::task_base& t = detail::awaiting_task(h);
-        node_.handle = h;
-        node_.task = &t;
-        node_.out = &item_;
+        ::new (&w_) wait_state();
+        waited_ = true;
+        detail::rx_waiter& node = w_.node;
+        node.handle = h;
+        node.task = &t;
+        node.out = &w_.item;
         t.suspended_on(this);
         detail::loop_access::set_current_task(t.loop(), nullptr);
-        s_.enqueue_receiver(node_);  // may hand this waiter an item at once
+        s_.enqueue_receiver(node);  // may hand this waiter an item at once
     }
 
     T await_resume() {  // inline: the item was waiting, the common case of a busy channel
@@ -867,18 +874,19 @@ public:
     bool cancel_wait(const std::string&) override {
         // Only a linked waiter can be cancelled here: a woken one is already scheduled and no
         // longer registered with its task.
-        s_.cancel_rx_wait(node_);
-        node_.outcome = detail::rx_outcome::cancelled;
-        node_.task->suspended_on(nullptr);
-        detail::loop_access::push_ready(s_.owner(), detail::ready_entry::of(node_.handle));
+        detail::rx_waiter& node = w_.node;
+        s_.cancel_rx_wait(node);
+        node.outcome = detail::rx_outcome::cancelled;
+        node.task->suspended_on(nullptr);
+        detail::loop_access::push_ready(s_.owner(), detail::ready_entry::of(node.handle));
         return false;  // the cancellation stays pending in the task, thrown when it resumes
     }
 
 private:
     [[gnu::noinline]] T resume_after_wait() {
-        detail::task_base& t = *node_.task;
+        detail::task_base& t = *w_.node.task;
         t.resume_as_current();
-        const detail::rx_outcome outcome = std::exchange(node_.outcome, detail::rx_outcome::done);
+        const detail::rx_outcome outcome = std::exchange(w_.node.outcome, detail::rx_outcome::done);
         if (outcome == detail::rx_outcome::item) {
             s_.end_handoff();
             try {
@@ -886,22 +894,31 @@ private:
             } catch (...) {
                 // Cancelled at the moment it was handed the item: the item goes back to the
                 // front, and the next waiting receiver gets it.
-                s_.give_back(std::move(*item_));
+                s_.give_back(std::move(*w_.item));
                 s_.pump();
                 throw;
             }
             s_.delivered();
             s_.pump();  // the next waiting receiver, if any
-            return std::move(*item_);
+            return std::move(*w_.item);
         }
         t.throw_if_cancel_requested();
         throw channel_closed();  // the only other way a wait ends without a cancel
     }
 
+    // What a receive that waits needs: made by await_suspend only, so that a receive that
+    // finds its item (a busy channel's common case) does not initialise it.
+    struct wait_state {
+        std::optional<T> item;  // filled by a hand-over
+        detail::rx_waiter node;
+    };
+
     detail::channel_state<T>& s_;
-    T* ready_ = nullptr;  // await_ready found this item waiting
-    std::optional<T> item_;
-    detail::rx_waiter node_;
+    T* ready_ = nullptr;   // await_ready found this item waiting
+    bool waited_ = false;  // w_ is alive
+    union {
+        wait_state w_;
+    };
 };
 
 }  // namespace corio
