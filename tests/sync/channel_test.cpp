@@ -430,6 +430,40 @@ TEST(channel, receiving_off_the_owning_loop_is_an_error) {
     EXPECT_EQ(run_there(*owner, take()), 1);
 }
 
+// An item that counts its live copies: every item a channel takes in is destroyed exactly
+// once, whether it was received, still sat in the queue's blocks, or in the receiver's local
+// buffer when the channel died; a send from a const reference copies and leaves the original.
+struct counted_item {
+    static inline int live = 0;
+    std::string text;
+    explicit counted_item(std::string t) : text(std::move(t)) { ++live; }
+    counted_item(const counted_item& o) : text(o.text) { ++live; }
+    counted_item(counted_item&& o) noexcept : text(std::move(o.text)) { ++live; }
+    counted_item& operator=(const counted_item&) = delete;
+    ~counted_item() { --live; }
+};
+
+TEST(channel, items_are_destroyed_once_wherever_the_channel_dies_with_them) {
+    manual_clock_loop t;
+    counted_item::live = 0;
+    {
+        // A capacity over the receiver's 64-item buffer, so that items are left both in the
+        // buffer and in the queue's blocks.
+        channel<counted_item> ch(t.loop, 256);
+        const counted_item original("a string long enough to live on the heap, not inline");
+        auto body = [&]() -> task<std::string> {
+            for (int i = 0; i < 200; ++i)
+                EXPECT_EQ(ch.try_send(original), send_status::sent);
+            EXPECT_EQ(counted_item::live, 201);
+            co_return (co_await ch.receive()).text;  // the first dequeue fills the buffer
+        };
+        EXPECT_EQ(t.loop.run_until_complete(body()), original.text);
+        EXPECT_EQ(original.text, "a string long enough to live on the heap, not inline");
+        EXPECT_EQ(counted_item::live, 200);
+    }
+    EXPECT_EQ(counted_item::live, 0);
+}
+
 TEST(channel, a_bad_capacity_is_rejected) {
     manual_clock_loop t;
     EXPECT_EQ(error_of<std::invalid_argument>([&] { channel<int> ch(t.loop, 0); }),
