@@ -479,7 +479,7 @@ public:
         // Relaxed: the enqueue's release store carries it to whoever receives the item, and
         // so to a destructor that runs after that (header comment).
         slot.posting.store(true, std::memory_order_relaxed);
-        send_slot<T> pending(item);
+        pending_cell<T> pending(item);
         if (!items_.enqueue(slot.token, pending.cell())) [[unlikely]] {
             abandon_slot();
             slot.posting.store(false, std::memory_order_release);

@@ -12,7 +12,7 @@
 // at the item, and the slot's constructor moves the item itself: the item is moved once, from
 // the sender's object into the block, with no copy on the sender's stack on the way (each
 // store of a send counts, inbox_cell.hpp). A pending cell holds no T: it is made in raw
-// storage and never destroyed (send_slot below).
+// storage and never destroyed (pending_cell below).
 #pragma once
 
 #include <cstdint>
@@ -46,7 +46,7 @@ public:
 
 private:
     template <class>
-    friend class send_slot;
+    friend class pending_cell;
     struct pending_tag {};
     channel_cell(pending_tag, T& source) noexcept : source_(&source) {}
 
@@ -59,14 +59,14 @@ private:
 // A send's pending cell, for the enqueue: lives in raw storage, so that its destructor (which
 // would destroy a T it does not hold) never runs.
 template <class T>
-class send_slot {
+class pending_cell {
 public:
-    explicit send_slot(T& item) noexcept {
+    explicit pending_cell(T& item) noexcept {
         ::new (static_cast<void*>(storage_))
             channel_cell<T>(typename channel_cell<T>::pending_tag{}, item);
     }
-    send_slot(const send_slot&) = delete;
-    send_slot& operator=(const send_slot&) = delete;
+    pending_cell(const pending_cell&) = delete;
+    pending_cell& operator=(const pending_cell&) = delete;
     channel_cell<T>&& cell() noexcept {
         return std::move(*std::launder(reinterpret_cast<channel_cell<T>*>(storage_)));
     }
