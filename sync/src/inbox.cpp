@@ -305,10 +305,14 @@ void inbox::shutdown_default_executor() {
         executor_->shutdown(true);
 }
 
+void throw_no_inbox() {
+    throw std::runtime_error("This event loop has no inbox for cross-thread calls");
+}
+
 inbox& inbox_of(event_loop& loop) {
     auto* in = dynamic_cast<inbox*>(loop_access::inbox(loop));
     if (in == nullptr)
-        throw std::runtime_error("This event loop has no inbox for cross-thread calls");
+        throw_no_inbox();
     return *in;
 }
 

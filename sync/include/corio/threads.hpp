@@ -44,11 +44,11 @@ private:
     void on_cancelled() noexcept override {
         this->add_ref();
         try {
-            inbox_of(*this->loop).post(remote_message([this](message_fate fate) {
+            post(*this->loop, [this](message_fate fate) {
                 if (fate == message_fate::run && task != nullptr)
                     task->cancel({});
                 this->release();
-            }));
+            });
         } catch (...) {
             this->release();
         }
