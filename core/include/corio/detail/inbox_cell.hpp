@@ -24,7 +24,6 @@
 // and every message is called exactly once.
 #pragma once
 
-#include <cstdint>
 #include <new>
 #include <utility>
 
@@ -42,13 +41,10 @@ public:
         ::new (&m_) remote_message(std::forward<F>(f));
     }
 
-    // Relocation into a queue slot, leaving `o` stale. It also asks for the line two ahead,
-    // which the post after next will write: the loop read it on the queue's last lap, so the
-    // store would wait for the loop's copy to be invalidated (half the producer's time under
-    // BM_threadsafe_flood). Two lines, not more: near a block's end further would take the
-    // line of the block's empty flags, which the loop writes.
+    // Relocation into a queue slot, leaving `o` stale; it also fetches the block's line two
+    // ahead for writing (prefetch.hpp).
     inbox_cell(inbox_cell&& o) noexcept {
-        prefetch_for_write(reinterpret_cast<std::uintptr_t>(this) + 2 * 64);
+        prefetch_queue_slot_ahead(this);
         ::new (&m_) remote_message(remote_message::relocate_tag{}, o.m_);
     }
     inbox_cell& operator=(inbox_cell&&) = delete;

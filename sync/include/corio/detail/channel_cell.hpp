@@ -2,10 +2,8 @@
 // channel<T>'s element type. Not API.
 //
 // Why a cell, and not T itself: so that the store of an item into the queue's block can ask
-// for the line it will write two sends later, as the inbox's cell does (inbox_cell.hpp). The
-// receiver read that line on the queue's last lap; a send that stores into it waits for the
-// receiver's copy to be invalidated, and every later store of the sender waits behind that one
-// in the store buffer. PREFETCHW does the invalidation ahead of time.
+// for the line it will write two sends later, as the inbox's cell does
+// (prefetch_queue_slot_ahead, prefetch.hpp).
 //
 // moodycamel's enqueue takes a finished element and move-constructs the slot from it, and it
 // is the only place it constructs one. So a send hands it a pending cell, which only points
@@ -15,7 +13,6 @@
 // storage and never destroyed (pending_cell below).
 #pragma once
 
-#include <cstdint>
 #include <new>
 #include <optional>
 #include <type_traits>
@@ -32,9 +29,7 @@ class channel_cell {
 public:
     // The slot's construction from a pending cell (the enqueue's): moves the item in.
     channel_cell(channel_cell&& pending) noexcept {
-        // Two lines on, not more: near a block's end, further would be the block's empty
-        // flags, which the receiver writes (inbox_cell.hpp).
-        prefetch_for_write(reinterpret_cast<std::uintptr_t>(this) + 2 * 64);
+        prefetch_queue_slot_ahead(this);
         ::new (&value_) T(std::move(*pending.source_));
     }
     channel_cell(const channel_cell&) = delete;
