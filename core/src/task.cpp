@@ -1,4 +1,7 @@
 // asyncio.Task's state machine, the type-independent half of task<T> (detail/task_base.hpp).
+#include <algorithm>
+#include <stdexcept>
+
 #include <corio/runners.hpp>
 #include <corio/tasks.hpp>
 
@@ -105,25 +108,32 @@ namespace corio {
 
 std::vector<detail::task_base*> detail::loop_access::tasks(event_loop& loop) {
     std::vector<task_base*> live;
-    live.reserve(loop.tasks_.size() - loop.dead_tasks_);
-    for (task_base* t : loop.tasks_) {
-        if (t != nullptr)
-            live.push_back(t);
-    }
+    live.reserve(loop.tasks_.live());
+    loop.tasks_.for_each([&live](task_base* t) { live.push_back(t); });
     return live;
 }
 
-void detail::loop_access::compact_tasks(event_loop& loop) noexcept {
-    std::vector<task_base*>& tasks = loop.tasks_;
-    std::size_t n = 0;
-    for (task_base* t : tasks) {
-        if (t != nullptr) {
-            t->task_index = static_cast<std::uint32_t>(n);
-            tasks[n++] = t;
+void detail::task_registry::make_room() {
+    // Squeezing the nulls out costs one pass, paid for by the removals that made them.
+    if (size_ > 0 && dead_ > size_ / 2) {
+        std::uint32_t n = 0;
+        for (std::uint32_t i = 0; i < size_; ++i) {
+            if (task_base* t = slots_[i]) {
+                t->task_index = n;
+                slots_[n++] = t;
+            }
         }
+        size_ = n;
+        dead_ = 0;
+        return;
     }
-    tasks.resize(n);
-    loop.dead_tasks_ = 0;
+    const std::uint32_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
+    if (capacity <= capacity_ || capacity == task_base::npos)
+        throw std::length_error("too many tasks");
+    auto bigger = std::make_unique<task_base*[]>(capacity);
+    std::copy(slots_.get(), slots_.get() + size_, bigger.get());
+    slots_ = std::move(bigger);
+    capacity_ = capacity;
 }
 
 void detail::loop_access::note_task_ended(event_loop& loop, task_base* t) {
@@ -134,8 +144,7 @@ void detail::loop_access::note_task_ended(event_loop& loop, task_base* t) {
 // is pending!"), loses its running reference, and so its frame is destroyed once nobody
 // else holds the task. Nothing resumes it: the loop is closed.
 void event_loop::close_pending_tasks() noexcept {
-    while (!tasks_.empty()) {
-        detail::task_base* t = tasks_.back();
+    while (detail::task_base* t = tasks_.last()) {
         detail::loop_access::unlink_task(*this, t);
         call_exception_handler({"Task was destroyed but it is pending!", nullptr, t->describe()});
         t->release();

@@ -1,4 +1,5 @@
 // task<T>, create_task, cancellation, sleep and run(): asyncio's Task rules, one test each.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -232,6 +233,58 @@ TEST(task, names_current_task_and_all_tasks) {
     task<int> unnamed = t.loop.create_task(forty_two());
     EXPECT_EQ(unnamed.get_name().rfind("Task-", 0), 0u);
     t.loop.run_until_complete(unnamed);
+}
+
+task<void> wait_for_gate(future<void> gate) {
+    co_await gate;
+}
+
+// What all_tasks() must list: the running task and every worker not done yet.
+std::multiset<detail::task_base*> running_and_pending(const std::vector<task<void>>& workers) {
+    std::multiset<detail::task_base*> live{current_task()};
+    for (const task<void>& w : workers) {
+        if (!w.done())
+            live.insert(w.promise());
+    }
+    return live;
+}
+
+task<void> churn_tasks(int rounds) {
+    std::vector<future<void>> gates;
+    std::vector<task<void>> workers;
+    event_loop& loop = get_running_loop();
+    for (int round = 0; round < rounds; ++round) {
+        for (int i = 0; i < 100; ++i) {
+            gates.push_back(loop.create_future());
+            workers.push_back(create_task(wait_for_gate(gates.back())));
+        }
+        // Two in three of the gates still closed, in a stride across creation order: the
+        // loop's list of tasks fills with holes, squeezes them out and grows.
+        for (std::size_t i = 0; i < gates.size(); ++i) {
+            if ((i + static_cast<std::size_t>(round)) % 3 != 0 && !gates[i].done())
+                gates[i].set_result();
+        }
+        co_await sleep(0);  // the workers step
+        co_await sleep(0);  // and finish
+        std::vector<detail::task_base*> listed = all_tasks();
+        EXPECT_EQ(std::multiset<detail::task_base*>(listed.begin(), listed.end()),
+                  running_and_pending(workers))
+            << "round " << round;
+    }
+    for (future<void>& g : gates) {
+        if (!g.done())
+            g.set_result();
+    }
+    co_await gather(std::move(workers));
+    EXPECT_EQ(all_tasks().size(), 1u);
+}
+
+TEST(task, all_tasks_lists_exactly_the_live_tasks_as_they_come_and_go) {
+    manual_clock_loop t;
+    t.loop.run_until_complete(churn_tasks(8));
+    // Every task has ended: the next one is the only one listed.
+    auto count_all = []() -> task<std::size_t> { co_return all_tasks().size(); };
+    EXPECT_EQ(t.loop.run_until_complete(count_all()), 1u);
 }
 
 TEST(task, closing_a_loop_with_pending_tasks_reports_each) {

@@ -32,6 +32,7 @@
 #include <corio/detail/inbox_hook.hpp>
 #include <corio/detail/ready_queue.hpp>
 #include <corio/detail/source_location.hpp>
+#include <corio/detail/task_registry.hpp>
 #include <corio/detail/timer_heap.hpp>
 #include <corio/exceptions.hpp>
 #include <corio/stats.hpp>
@@ -429,12 +430,7 @@ private:
     detail::task_base* current_task_ = nullptr;
     detail::task_base* last_task_step_ = nullptr;  // the last task that ran a step
     std::string last_task_ended_;  // debug mode: that task's description, if it has ended
-    // Every live scheduled task, each knowing its index. Unlinking nulls its entry, so it
-    // touches no other task (a swap with the last would write that task's index: a frame
-    // far from the one finishing); nulls at the end are popped at once (the back is never
-    // null), the others squeezed out when a push would grow the vector (dead_tasks_ of them).
-    std::vector<detail::task_base*> tasks_;
-    std::size_t dead_tasks_ = 0;
+    detail::task_registry tasks_;  // every live scheduled task
     task_factory task_factory_;
     std::uint32_t task_ids_ = 0;
     void close_pending_tasks() noexcept;
@@ -516,7 +512,6 @@ struct loop_access {
     // unlinks once, and a call each way cost more than the work.
     static inline void link_task(event_loop& loop, task_base* t);
     static inline void unlink_task(event_loop& loop, task_base* t) noexcept;
-    static void compact_tasks(event_loop& loop) noexcept;
     static void note_task_ended(event_loop& loop, task_base* t);
     // corio::io's per-loop state; created by io on first use, told when the loop closes.
     static std::unique_ptr<loop_extension>& io_extension(event_loop& loop) noexcept {

@@ -80,11 +80,8 @@ public:
 
     void add_ref() noexcept { ++refs_; }
     void release() noexcept {
-        if (--refs_ == 0) {
-            if (exception_ && !exception_retrieved_) [[unlikely]]
-                report_unretrieved();
+        if (drop_ref())
             destroy();
-        }
     }
 
     event_loop& loop() const noexcept { return *loop_; }
@@ -134,6 +131,15 @@ protected:
     virtual ~future_state_base() = default;
     virtual void destroy() noexcept { delete this; }
     void bind_loop(event_loop& loop) noexcept { loop_ = &loop; }
+    // Drops a reference; true if it was the last (then an exception nobody retrieved has been
+    // reported), and the caller destroys the state.
+    bool drop_ref() noexcept {
+        if (--refs_ != 0)
+            return false;
+        if (exception_ && !exception_retrieved_) [[unlikely]]
+            report_unretrieved();
+        return true;
+    }
     void check_pending(const char* what) const;
     void finish() {  // pending -> finished, then schedule the callbacks
         status_ = future_status::finished;

@@ -172,7 +172,7 @@ public:
             if (!p.scheduled())
                 return p.continuation();  // back to the inline awaiter
             loop_access::set_current_task(p.loop(), nullptr);
-            p.release();  // the running reference; may destroy this frame
+            p.release_frame();  // the running reference; may destroy this frame
             return std::noop_coroutine();
         }
         void await_resume() const noexcept {}
@@ -186,6 +186,11 @@ public:
     static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
 
     void schedule(event_loop& loop) { task_base::schedule(loop, frame()); }
+    // release() without its virtual call: the frame's type is known here.
+    void release_frame() noexcept {
+        if (this->drop_ref())
+            task_promise_base::destroy();
+    }
 
 protected:
     std::coroutine_handle<> frame() noexcept final {
@@ -235,7 +240,7 @@ public:
     }
     ~task() {
         if (p_)
-            p_->release();
+            p_->release_frame();
     }
 
     bool valid() const noexcept { return p_ != nullptr; }

@@ -154,28 +154,13 @@ static_assert(sizeof(void*) != 8 || sizeof(task_base) <= 112);
 task_base* current_task_of(event_loop& loop) noexcept;
 
 inline void loop_access::link_task(event_loop& loop, task_base* t) {
-    std::vector<task_base*>& tasks = loop.tasks_;
-    // Squeezing the nulls out costs one pass, paid for by the unlinks that made them.
-    if (tasks.size() == tasks.capacity() && loop.dead_tasks_ > tasks.size() / 2) [[unlikely]]
-        compact_tasks(loop);
-    t->task_index = static_cast<std::uint32_t>(tasks.size());
-    tasks.push_back(t);
+    t->task_index = loop.tasks_.add(t);
 }
 
 inline void loop_access::unlink_task(event_loop& loop, task_base* t) noexcept {
     if (t->task_index == task_base::npos)
         return;
-    std::vector<task_base*>& tasks = loop.tasks_;
-    if (t->task_index + 1 == tasks.size()) {
-        tasks.pop_back();
-        while (!tasks.empty() && tasks.back() == nullptr) {  // keep the back non-null
-            tasks.pop_back();
-            --loop.dead_tasks_;
-        }
-    } else {
-        tasks[t->task_index] = nullptr;
-        ++loop.dead_tasks_;
-    }
+    loop.tasks_.remove(t->task_index);
     t->task_index = task_base::npos;
     // Debug mode's stall detector may have to name a task that ends in the step it times.
     if (loop.debug_ && t == loop.last_task_step_) [[unlikely]]

@@ -59,12 +59,13 @@ class child_watch final : public done_watcher {
 public:
     child_watch(Children& children, Owner& owner, event_loop* schedule_on = nullptr)
         : children_(children), owner_(owner) {
-        if (children.size() >= UINT32_MAX)
+        const std::size_t n = children.size();
+        if (n >= UINT32_MAX)
             throw std::length_error("too many tasks to watch");
         std::size_t i = 0;
         try {
-            for (; i < children.size(); ++i) {
-                if (i + prefetch_ahead < children.size())
+            for (; i < n; ++i) {
+                if (i + prefetch_ahead < n)
                     prefetch_state(children[i + prefetch_ahead]);
                 if constexpr (!std::is_pointer_v<std::remove_cvref_t<decltype(children[i])>>) {
                     if (schedule_on != nullptr)
@@ -168,7 +169,9 @@ struct gather_wake {
     }
     bool woken() const noexcept { return woken_ || fut.done(); }  // done: cancelled
     bool last_done() noexcept { return --remaining == 0; }
-    void wake_up(bool deferred) {
+    // Out of line: once per gather, and inlined it makes every child's notification save
+    // registers for it.
+    [[gnu::noinline]] void wake_up(bool deferred) {
         if (deferred) {
             fut.get_loop().call_soon([f = fut]() mutable {
                 if (!f.done())
