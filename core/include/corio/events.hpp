@@ -485,6 +485,10 @@ struct loop_access {
         loop.report_callback_error(std::move(e));
     }
     static void check_usable(const event_loop& loop, const char* what) { loop.check_usable(what); }
+    // create_task needs none of check_usable's slow path nor a task factory.
+    static bool plain_task_start(const event_loop& loop) noexcept {
+        return !(loop.closed_.load(std::memory_order_relaxed) | loop.debug_) && !loop.task_factory_;
+    }
     static void set_current_task(event_loop& loop, task_base* t) noexcept {
         loop.current_task_ = t;
         if (t != nullptr)
