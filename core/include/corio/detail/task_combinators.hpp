@@ -184,14 +184,15 @@ struct gather_wake {
     }
 };
 
-// Drops gather's references to its children in order, fetching ahead: where gather held the
-// last one, that frame is destroyed here, which touches three of its lines.
+// Drops gather's references to its children, fetching ahead: where gather held the last one,
+// that frame is destroyed here, which touches three of its lines. From the back, so that
+// the vector is empty after this one pass and its destructor has no second one to make.
 template <class T>
 void release_children(std::vector<task<T>>& children) noexcept {
-    for (std::size_t i = 0; i < children.size(); ++i) {
-        if (i + prefetch_ahead < children.size())
-            prefetch_state(children[i + prefetch_ahead]);
-        children[i] = task<T>();
+    for (std::size_t n = children.size(); n > 0; --n) {
+        if (n > prefetch_ahead)
+            prefetch_state(children[n - 1 - prefetch_ahead]);
+        children.pop_back();
     }
 }
 
