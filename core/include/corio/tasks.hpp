@@ -375,11 +375,13 @@ template <class T>
         factory(loop, *p);
     }
 }
-// The common case inline, and with none of the rare cases' registers to save: a fresh unnamed
-// coroutine, on a loop that is open, not in debug mode and without a task factory.
+// The common case, always inlined into create_task's caller (as a call of its own it saved
+// registers for the rare cases' calls): a fresh unnamed coroutine, on a loop that is open, not
+// in debug mode and without a task factory.
 template <class T>
-void start_task(event_loop& loop, task_promise<T>* p, std::string_view name,
-                const corio::source_location& where) {
+[[gnu::always_inline]] inline void start_task(event_loop& loop, task_promise<T>* p,
+                                              std::string_view name,
+                                              const corio::source_location& where) {
     if (loop_access::plain_task_start(loop) && p != nullptr && !p->started() && name.empty())
         [[likely]] {
         p->schedule(loop);
