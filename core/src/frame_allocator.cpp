@@ -29,6 +29,7 @@ struct frame_cache_cleanup {
     bool armed = false;
     ~frame_cache_cleanup() {
         this_thread_frames.closed = true;
+        this_thread_frames.free_limit = 0;
         for (frame_cache::free_block*& head : this_thread_frames.heads) {
             while (head != nullptr)
                 ::operator delete(std::exchange(head, head->next), block_alignment);
@@ -88,6 +89,13 @@ void delete_chain(frame_cache::free_block* b) noexcept {
         ::operator delete(std::exchange(b, b->next), block_alignment);
 }
 
+// The cache is about to hold a block: from now on the cleanup frees what it holds, and frees
+// may take the inline path.
+void arm(frame_cache& cache) noexcept {
+    cleanup.armed = true;
+    cache.free_limit = frame_cache::max_cached;
+}
+
 }  // namespace
 
 void* allocate_frame_slow(std::size_t size) {
@@ -111,7 +119,7 @@ void* allocate_frame_slow(std::size_t size) {
             }
         }
         if (batch != nullptr) {
-            cleanup.armed = true;  // the cache holds blocks now
+            arm(cache);
             cache.heads[c] = batch->next;
             cache.counts[c] = batch_size - 1;
             return batch;
@@ -151,7 +159,7 @@ void deallocate_frame_slow(void* p, std::size_t size) noexcept {
         if (!kept)
             delete_chain(batch);
     }
-    cleanup.armed = true;  // first use in this thread registers its destructor
+    arm(cache);
     auto* b = static_cast<frame_cache::free_block*>(p);
     b->next = cache.heads[c];
     cache.heads[c] = b;

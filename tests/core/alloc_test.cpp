@@ -71,7 +71,7 @@ TEST(allocations, an_idle_iteration_allocates_nothing) {
     EXPECT_EQ(scope.allocations(), 0u);
 }
 
-TEST(allocations, a_future_with_one_callback_costs_one_allocation) {
+TEST(allocations, a_future_with_one_callback_reuses_its_state_once_warm) {
     manual_clock_loop t;
     t.backend->record_timeouts = false;
     int seen = 0;
@@ -86,7 +86,9 @@ TEST(allocations, a_future_with_one_callback_costs_one_allocation) {
     f.add_done_callback([&](future<int>& d) { seen = d.result(); });
     f.set_result(2);
     t.run_once();
-    EXPECT_EQ(scope.allocations(), 1u);  // the shared state; callbacks live inline
+    // The shared state comes back from the frame cache, and the callback lives inline in it.
+    // Sanitizer builds bypass the cache: there the state is the one allocation.
+    EXPECT_EQ(scope.allocations(), detail::frame_cache::enabled ? 0u : 1u);
     EXPECT_EQ(seen, 2);
 }
 

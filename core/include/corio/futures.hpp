@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include <corio/detail/frame_allocator.hpp>
 #include <corio/detail/inline_function.hpp>
 #include <corio/events.hpp>
 #include <corio/exceptions.hpp>
@@ -77,6 +78,11 @@ public:
     explicit future_state_base(event_loop& loop) noexcept : loop_(&loop) {}
     future_state_base(const future_state_base&) = delete;
     future_state_base& operator=(const future_state_base&) = delete;
+
+    // States come from the per-thread frame cache (detail/frame_allocator.hpp), as tasks'
+    // frames do: a future is made and dropped for every hand-off between tasks.
+    static void* operator new(std::size_t size) { return allocate_frame(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
 
     void add_ref() noexcept { ++refs_; }
     void release() noexcept {

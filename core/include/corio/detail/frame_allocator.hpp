@@ -8,9 +8,10 @@
 //
 // The hit paths are inline: the cache is a constinit, trivially destructible thread_local, so
 // reaching it from another translation unit is one TLS-relative access with no init wrapper.
-// Whatever makes the cache hold blocks (a first free into an empty class) goes through the
-// out-of-line path, which arms the thread-exit cleanup; after that cleanup the cache is closed
-// and frames go straight to operator delete.
+// The first block the cache is to hold goes through the out-of-line path, which arms the
+// thread-exit cleanup (a thread_local with a destructor, reached through its init wrapper)
+// and then lets frees in; after that cleanup the cache is closed and frames go straight to
+// operator delete.
 //
 // Sanitizer builds bypass the cache so that ASan still sees every use-after-free.
 #pragma once
@@ -47,6 +48,11 @@ struct frame_cache {
 
     free_block* heads[class_count] = {};
     std::uint32_t counts[class_count] = {};
+    // How many blocks a class may hold before a free takes the slow path: max_cached once the
+    // thread-exit cleanup is armed, 0 before (and again after it ran). One compare on the hot
+    // path: keying it on an empty class instead sent every free of a block that cycles alone
+    // (a future made and dropped per hand-off) to the slow path.
+    std::uint32_t free_limit = 0;
     frame_cache_stats stats;
     bool closed = false;  // the thread is exiting and has freed the lists: cache nothing more
 };
@@ -81,9 +87,8 @@ inline void* allocate_frame(std::size_t size) {  // hot: no alloc on a cache hit
 inline void deallocate_frame(void* p, std::size_t size) noexcept {
     frame_cache& cache = this_thread_frames;
     const std::size_t c = frame_cache::class_of(size);
-    // A non-empty class means the cleanup is armed (the slow path filled it first).
-    if (frame_cache::enabled && c < frame_cache::class_count && cache.heads[c] != nullptr &&
-        cache.counts[c] < frame_cache::max_cached) {
+    if (frame_cache::enabled && c < frame_cache::class_count &&
+        cache.counts[c] < cache.free_limit) {
         auto* b = static_cast<frame_cache::free_block*>(p);
         b->next = cache.heads[c];
         cache.heads[c] = b;
