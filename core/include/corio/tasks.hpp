@@ -98,27 +98,26 @@ public:
 
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) {
-        task_ = &awaiting_task(h);
-        handle_ = h;
+        waiter_ = &h.promise();
         if (delay_ <= 0) {  // asyncio's __sleep0: a plain ready entry, no timer
-            loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
-            loop_access::set_current_task(task_->loop(), nullptr);
+            loop_access::push_ready(waiter_->loop(), ready_entry::of(h));
+            loop_access::set_current_task(waiter_->loop(), nullptr);
             return;
         }
         start_timer();
     }
 
     void await_resume() {
-        task_->resume_as_current();
-        task_->throw_if_cancel_requested();
+        waiter_->resume_as_current();
+        waiter_->throw_if_cancel_requested();
     }
 
     // Stops the timer and resumes the task now; returning false leaves the cancellation (and
     // its message) pending in the task, which the resumption throws.
     bool cancel_wait(const std::string&) override {
-        loop_access::cancel_timer(task_->loop(), timer_, timer_generation_);
-        task_->suspended_on(nullptr);
-        loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
+        loop_access::cancel_timer(waiter_->loop(), timer_, timer_generation_);
+        waiter_->root()->suspended_on(nullptr);
+        loop_access::push_ready(waiter_->loop(), ready_entry::of(waiter_->coroutine()));
         return false;
     }
 
@@ -127,24 +126,25 @@ private:
     [[gnu::noinline]] void start_timer() {
         // NaN reaches here too (it is not <= 0): call_later rejects it. delay_ is read before
         // timer_ takes its place.
-        auto [rec, gen] = loop_access::timer_of(task_->loop().call_later(delay_, [this] {
-            task_->suspended_on(nullptr);  // a cancel() from now on waits for the resume
-            loop_access::push_ready(task_->loop(), ready_entry::of(handle_));
+        auto [rec, gen] = loop_access::timer_of(waiter_->loop().call_later(delay_, [this] {
+            waiter_->root()->suspended_on(nullptr);  // a cancel() from now on waits for the resume
+            loop_access::push_ready(waiter_->loop(), ready_entry::of(waiter_->coroutine()));
         }));
         timer_ = rec;
         timer_generation_ = gen;
-        task_->suspended_on(this);
-        loop_access::set_current_task(task_->loop(), nullptr);
+        waiter_->root()->suspended_on(this);
+        loop_access::set_current_task(waiter_->loop(), nullptr);
     }
 
     // The delay until the timer starts, then the timer: with its generation, a timer_handle
-    // in 12 bytes. Sharing a word keeps a sleeping coroutine's frame within three cache lines.
+    // in 12 bytes. Sharing a word, and keeping only the sleeping coroutine's promise (its
+    // handle and its task are found from there), keeps the frame of a coroutine that sleeps
+    // once within three cache lines.
     union {
         double delay_;
         callback_record* timer_;
     };
-    task_base* task_ = nullptr;
-    std::coroutine_handle<> handle_;
+    task_base* waiter_ = nullptr;  // the awaiting coroutine's promise (root(): its task)
     std::uint32_t timer_generation_ = 0;
 };
 

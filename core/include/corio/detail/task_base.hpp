@@ -64,6 +64,8 @@ public:
     bool started() const noexcept { return started_; }
     void mark_started(event_loop& loop, task_base* root) noexcept;
     task_base* root() noexcept { return root_; }
+    // This coroutine's own frame (for an awaiter that keeps the promise instead of the handle).
+    std::coroutine_handle<> coroutine() noexcept { return frame(); }
     std::coroutine_handle<> continuation() const noexcept {
         return std::coroutine_handle<>::from_address(continuation_);
     }
