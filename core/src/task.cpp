@@ -128,7 +128,7 @@ void detail::task_registry::make_room() {
         return;
     }
     const std::uint32_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
-    if (capacity <= capacity_ || capacity == task_base::npos)
+    if (capacity <= capacity_)  // wrapped: indexes stay below npos
         throw std::length_error("too many tasks");
     auto bigger = std::make_unique<task_base*[]>(capacity);
     std::copy(slots_.get(), slots_.get() + size_, bigger.get());

@@ -1,4 +1,5 @@
 // future<T>: asyncio.Future's states, errors and done-callback scheduling.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,25 @@ TEST(future, cancel_makes_result_throw_cancelled_error_with_the_message) {
 TEST(future, cancelled_error_is_not_a_std_exception) {
     // As CancelledError is a BaseException: generic failure handlers do not swallow it.
     static_assert(!std::is_base_of_v<std::exception, cancelled_error>);
+}
+
+// States come from the frame cache, whose blocks are aligned to 64 bytes: a value that needs
+// more must still get it.
+TEST(future, an_over_aligned_value_is_stored_aligned) {
+    manual_clock_loop t;
+    struct alignas(256) wide {
+        int v;
+    };
+    std::vector<future<wide>> futures;
+    for (int i = 0; i < 8; ++i) {
+        futures.emplace_back(t.loop);
+        futures.back().set_result(wide{i});
+    }
+    for (int i = 0; i < 8; ++i) {
+        wide& w = futures[static_cast<std::size_t>(i)].result();
+        EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&w) % alignof(wide), 0u);
+        EXPECT_EQ(w.v, i);
+    }
 }
 
 TEST(future, done_callbacks_are_scheduled_not_run_inline) {

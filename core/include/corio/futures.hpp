@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -81,8 +82,15 @@ public:
 
     // States come from the per-thread frame cache (detail/frame_allocator.hpp), as tasks'
     // frames do: a future is made and dropped for every hand-off between tasks.
+    // (An over-aligned value's state bypasses it.)
     static void* operator new(std::size_t size) { return allocate_frame(size); }
     static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
+    static void* operator new(std::size_t size, std::align_val_t al) {
+        return ::operator new(size, al);
+    }
+    static void operator delete(void* p, std::size_t size, std::align_val_t al) noexcept {
+        ::operator delete(p, size, al);
+    }
 
     void add_ref() noexcept { ++refs_; }
     void release() noexcept {
