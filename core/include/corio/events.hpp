@@ -382,10 +382,12 @@ private:
     void report_dropped_callback() noexcept;
 
     void check_usable(const char* what) const {
-        // One branch on the hot path: both conditions are rare.
-        if (closed_.load(std::memory_order_relaxed) | debug_) [[unlikely]] {
+        if (closed_or_debug()) [[unlikely]]
             check_usable_slow(what);
-        }
+    }
+    // One branch on the hot paths that check usability: both conditions are rare.
+    bool closed_or_debug() const noexcept {
+        return closed_.load(std::memory_order_relaxed) | debug_;
     }
     void check_usable_slow(const char* what) const;
     void check_can_run() const;
@@ -487,7 +489,7 @@ struct loop_access {
     static void check_usable(const event_loop& loop, const char* what) { loop.check_usable(what); }
     // create_task needs none of check_usable's slow path nor a task factory.
     static bool plain_task_start(const event_loop& loop) noexcept {
-        return !(loop.closed_.load(std::memory_order_relaxed) | loop.debug_) && !loop.task_factory_;
+        return !loop.closed_or_debug() && !loop.task_factory_;
     }
     static void set_current_task(event_loop& loop, task_base* t) noexcept {
         loop.current_task_ = t;

@@ -116,20 +116,23 @@ public:
     // its message) pending in the task, which the resumption throws.
     bool cancel_wait(const std::string&) override {
         loop_access::cancel_timer(waiter_->loop(), timer_, timer_generation_);
-        waiter_->root()->suspended_on(nullptr);
-        loop_access::push_ready(waiter_->loop(), ready_entry::of(waiter_->coroutine()));
+        resume_next_iteration();
         return false;
     }
 
 private:
+    // The timer fired or was cancelled: a cancel() from now on waits for the resumption.
+    void resume_next_iteration() {
+        waiter_->root()->suspended_on(nullptr);
+        loop_access::push_ready(waiter_->loop(), ready_entry::of(waiter_->coroutine()));
+    }
+
     // Out of line: keeps the sleep(0) path above small enough to inline in every coroutine.
     [[gnu::noinline]] void start_timer() {
         // NaN reaches here too (it is not <= 0): call_later rejects it. delay_ is read before
         // timer_ takes its place.
-        auto [rec, gen] = loop_access::timer_of(waiter_->loop().call_later(delay_, [this] {
-            waiter_->root()->suspended_on(nullptr);  // a cancel() from now on waits for the resume
-            loop_access::push_ready(waiter_->loop(), ready_entry::of(waiter_->coroutine()));
-        }));
+        auto [rec, gen] = loop_access::timer_of(
+            waiter_->loop().call_later(delay_, [this] { resume_next_iteration(); }));
         timer_ = rec;
         timer_generation_ = gen;
         waiter_->root()->suspended_on(this);
